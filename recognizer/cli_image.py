@@ -1,0 +1,128 @@
+"""``recognizer image``: read the house numbers in image files."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs the models."""
+    g = parser.add_argument_group("models")
+    g.add_argument("--detector", metavar="CKPT", help="detector checkpoint (default: shipped weights/detector_light.pt)")
+    g.add_argument("--classifier", metavar="CKPT", help="classifier checkpoint (default: shipped weights/classifier.pt)")
+    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
+    g.add_argument("--score-thresh", type=float, default=0.5, metavar="P", help="detector score threshold in [0, 1] (default: 0.5)")
+
+
+def load_recognizer(args: argparse.Namespace) -> Any:
+    """Build a Recognizer from CLI options, turning every failure into a one-line CLIError."""
+    from recognizer._compat import DependencyError, require_torchvision
+    from recognizer.cli import CLIError
+    from recognizer.engine import Recognizer, RecognizerConfig
+    from recognizer.models import CheckpointError
+    from recognizer.weights import WeightsNotFoundError, resolve_weights
+
+    try:
+        require_torchvision()
+        det = resolve_weights(args.detector, "detector")
+        clf = resolve_weights(args.classifier, "classifier")
+        config = RecognizerConfig(det_score_thresh=args.score_thresh)
+        return Recognizer.from_checkpoints(det, clf, device=args.device, config=config)
+    except DependencyError as exc:
+        raise CLIError(str(exc), code=3) from exc
+    except (WeightsNotFoundError, CheckpointError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "image",
+        help="read house numbers in image files",
+        description="Print the house number(s) read in each image; optionally save annotated copies.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders of images")
+    p.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
+    p.add_argument("--save-dir", metavar="DIR", help="write each image with boxes and digits drawn here")
+    p.add_argument("--batch", type=int, default=4, metavar="N", help="images per batch (default: 4)")
+    add_model_arguments(p)
+    p.set_defaults(func=run_image)
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files as given; folders replaced by the image files in them (sorted)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            out.append(p)
+    return out
+
+
+def _read(path: Path) -> tuple[np.ndarray | None, str]:
+    if not path.exists():
+        return None, "no such file"
+    if path.is_dir():
+        return None, "is a directory"
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        return None, "not a readable image (expected PNG, JPEG, BMP, TIFF or WebP)"
+    return image, ""
+
+
+def run_image(args: argparse.Namespace) -> int:
+    from recognizer.cli import CLIError
+    from recognizer.render import draw_readings
+
+    if args.batch < 1:
+        raise CLIError(f"--batch {args.batch}: expected a positive number of images")
+    if not 0.0 <= args.score_thresh <= 1.0:
+        raise CLIError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1]")
+    paths = expand_paths(args.paths)
+    if not paths:
+        raise CLIError(f"no images found in {', '.join(args.paths)}")
+    recognizer = load_recognizer(args)
+    save_dir = Path(args.save_dir) if args.save_dir else None
+    if save_dir:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    pending: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> None:
+        nonlocal failed
+        if not pending:
+            return
+        results = recognizer.recognize([img for _, img in pending])
+        for (path, image), readings in zip(pending, results):
+            if args.json:
+                print(json.dumps({"path": str(path), "readings": [r.to_dict() for r in readings]}), flush=True)
+            else:
+                text = ", ".join(r.text for r in readings) if readings else "(none)"
+                print(f"{path}: {text}", flush=True)
+            if save_dir:
+                out = save_dir / (path.stem + "_read.png")
+                if not cv2.imwrite(str(out), draw_readings(image, readings)):
+                    print(f"recognizer: error: cannot write {out}", file=sys.stderr)
+                    failed += 1
+        pending.clear()
+
+    for path in paths:
+        image, why = _read(path)
+        if image is None:
+            print(f"recognizer: error: cannot read image {str(path)!r}: {why}", file=sys.stderr)
+            failed += 1
+            continue
+        pending.append((path, image))
+        if len(pending) >= args.batch:
+            flush()
+    flush()
+    return 1 if failed else 0

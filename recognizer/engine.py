@@ -1,0 +1,172 @@
+"""Recognizer: BGR frames in, house-number readings out.
+
+One batched detector call per batch of frames, then one batched classifier call for every
+digit crop of the batch, then composition per frame. Runs on CUDA when there is one (fp16
+autocast) or on the CPU.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from recognizer.compose import compose_readings
+from recognizer.models import load_checkpoint
+from recognizer.preprocess import DEFAULT_CROP_PAD, check_image, crop_digits, crops_to_tensor, frame_to_tensor
+from recognizer.types import Reading
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """Inference settings.
+
+    Attributes:
+        det_score_thresh: keep detections scoring at least this (0..1).
+        min_digit_score: drop digits whose classifier probability is below this (0..1).
+        crop_pad: margin around each square digit crop (fraction of its side).
+        fp16: use float16 autocast on CUDA (ignored on the CPU).
+    """
+
+    det_score_thresh: float = 0.5
+    min_digit_score: float = 0.0
+    crop_pad: float = DEFAULT_CROP_PAD
+    fp16: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("det_score_thresh", "min_digit_score"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}={value!r}; expected a number in [0, 1]")
+        if not 0.0 <= self.crop_pad <= 2.0:
+            raise ValueError(f"crop_pad={self.crop_pad!r}; expected a number in [0, 2]")
+
+
+def choose_device(device: str | torch.device | None = None) -> torch.device:
+    """``None``/``"auto"``: CUDA when available, else CPU; otherwise the device named.
+
+    Raises:
+        ValueError: an unknown device name, or CUDA asked for where there is none.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"device {device!r} is not a torch device; expected auto, cpu, cuda or cuda:N") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    return dev
+
+
+class Recognizer:
+    """Detect, crop, classify and compose house numbers in batches of frames.
+
+    Args:
+        detector: a torchvision Faster R-CNN from ``build_detector`` (or any module with the
+            same eval-mode interface).
+        classifier: a ``SmallCNN`` (N, 3, 32, 32) -> (N, 10) logits.
+        device: ``None``/"auto", "cpu", "cuda", a ``torch.device``.
+        config: inference settings.
+    """
+
+    def __init__(
+        self,
+        detector: nn.Module,
+        classifier: nn.Module,
+        *,
+        device: str | torch.device | None = None,
+        config: RecognizerConfig | None = None,
+    ) -> None:
+        self.device = choose_device(device)
+        self.config = config or RecognizerConfig()
+        self.detector = detector.to(self.device).eval()
+        self.classifier = classifier.to(self.device).eval()
+        self.last_timings: dict[str, float] = {"detect": 0.0, "classify": 0.0, "compose": 0.0}
+        self.metadata: dict[str, Any] = {}
+
+    @classmethod
+    def from_checkpoints(
+        cls,
+        detector_path: str | os.PathLike[str],
+        classifier_path: str | os.PathLike[str],
+        *,
+        device: str | torch.device | None = None,
+        config: RecognizerConfig | None = None,
+    ) -> Recognizer:
+        """Load both models from self-describing checkpoints (``CheckpointError`` if unusable)."""
+        det = load_checkpoint(detector_path, kind="detector")
+        clf = load_checkpoint(classifier_path, kind="classifier")
+        rec = cls(det.model, clf.model, device=device, config=config)
+        rec.metadata = {"detector": det.metadata, "classifier": clf.metadata}
+        return rec
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.device.type == "cuda" and self.config.fp16:
+            return torch.autocast("cuda", dtype=torch.float16)
+        return contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def detect(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Run the detector once on a batch; per frame ``(boxes (K,4) float32 xyxy, scores (K,) float32)``."""
+        tensors = [frame_to_tensor(check_image(img, f"frame {i}")).to(self.device, non_blocking=True) for i, img in enumerate(images)]
+        with self._autocast():
+            outputs = self.detector(tensors)
+        results = []
+        for out in outputs:
+            scores = out["scores"].float()
+            keep = scores >= self.config.det_score_thresh
+            boxes = out["boxes"][keep].float().cpu().numpy().astype(np.float32)
+            results.append((boxes.reshape(-1, 4), scores[keep].cpu().numpy().astype(np.float32)))
+        return results
+
+    @torch.inference_mode()
+    def classify(self, crops_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Classify ``(N, 32, 32, 3)`` uint8 RGB crops in one call; ``(digits int64, probs float32)``."""
+        if len(crops_rgb) == 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        x = crops_to_tensor(crops_rgb).to(self.device, non_blocking=True)
+        with self._autocast():
+            logits = self.classifier(x)
+        probs = torch.softmax(logits.float(), dim=1)
+        conf, digit = probs.max(dim=1)
+        return digit.cpu().numpy().astype(np.int64), conf.cpu().numpy().astype(np.float32)
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]:
+        """Read the house numbers in each frame.
+
+        Args:
+            images: BGR uint8 frames ``(H, W, 3)``; sizes may differ.
+
+        Returns:
+            One list of :class:`Reading` per frame (empty where nothing was read).
+        """
+        if len(images) == 0:
+            return []
+        t0 = time.perf_counter()
+        detections = self.detect(images)
+        t1 = time.perf_counter()
+        crops = [crop_digits(img, boxes, pad=self.config.crop_pad) for img, (boxes, _) in zip(images, detections)]
+        counts = [len(c) for c in crops]
+        all_crops = np.concatenate(crops, axis=0) if sum(counts) else np.empty((0, 32, 32, 3), np.uint8)
+        digits, probs = self.classify(all_crops)
+        t2 = time.perf_counter()
+        results: list[list[Reading]] = []
+        start = 0
+        for (boxes, scores), n in zip(detections, counts):
+            d, p = digits[start : start + n], probs[start : start + n]
+            start += n
+            keep = p >= self.config.min_digit_score
+            results.append(compose_readings(boxes[keep], d[keep], scores[keep], p[keep]))
+        t3 = time.perf_counter()
+        self.last_timings = {"detect": t1 - t0, "classify": t2 - t1, "compose": t3 - t2}
+        return results

@@ -1,0 +1,60 @@
+"""SmallCNN: the notebook's digit reader (3 conv layers with BatchNorm and ReLU, pooling, linear)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from recognizer.labels import NUM_DIGITS
+
+
+class SmallCNN(nn.Module):
+    """Classify 32x32 RGB digit crops into 10 classes.
+
+    Input: ``(N, 3, 32, 32)`` float32 normalised by :func:`recognizer.preprocess.crops_to_tensor`.
+    Output: ``(N, num_classes)`` logits.
+
+    Three conv -> BatchNorm -> ReLU blocks (the first two followed by 2x2 max pooling), an
+    adaptive average pool to ``pool x pool`` and a linear layer, as in the original notebook.
+    ``pool=2`` keeps a little of the layout (top/bottom halves tell 6 from 9 apart better than
+    a single global average).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = NUM_DIGITS,
+        channels: tuple[int, int, int] = (32, 64, 128),
+        pool: int = 2,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if len(channels) != 3 or any(int(c) <= 0 for c in channels):
+            raise ValueError(f"channels={channels!r}; expected three positive widths")
+        c1, c2, c3 = (int(c) for c in channels)
+        self.config: dict[str, Any] = {
+            "num_classes": int(num_classes),
+            "channels": [c1, c2, c3],
+            "pool": int(pool),
+            "dropout": float(dropout),
+        }
+        self.features = nn.Sequential(
+            nn.Conv2d(3, c1, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c2, c3, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c3),
+            nn.ReLU(inplace=True),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(pool)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(c3 * pool * pool, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.features(x))
+        return self.fc(self.dropout(torch.flatten(x, 1)))
