@@ -1,0 +1,25 @@
+"""Shared test fixtures: tiny untrained models saved as real checkpoints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+# Two cores, several test processes: keep torch from oversubscribing them.
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An untrained light detector (small input) and SmallCNN, saved with save_checkpoint."""
+    from recognizer.models import SmallCNN, build_detector, save_checkpoint
+
+    folder = tmp_path_factory.mktemp("tiny_models")
+    torch.manual_seed(0)
+    det = build_detector(arch="light", min_size=128, max_size=160, box_score_thresh=0.0)
+    clf = SmallCNN(channels=(8, 16, 32))
+    return {
+        "detector": save_checkpoint(folder / "detector.pt", det, metadata={"note": "untrained test model"}),
+        "classifier": save_checkpoint(folder / "classifier.pt", clf, metadata={"note": "untrained test model"}),
+    }

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from recognizer.engine import Recognizer, RecognizerConfig, choose_device
+from recognizer.preprocess import CROP_MEAN, CROP_STD
+from recognizer.types import Reading
+
+SIDE = 20
+
+
+def paint_number(text: str, x0: int, y0: int, image: np.ndarray) -> list[list[float]]:
+    """Paint each digit as a square whose grey level encodes it (20 * d + 10); return boxes."""
+    boxes = []
+    for k, ch in enumerate(text):
+        x = x0 + k * (SIDE + 4)
+        image[y0 : y0 + SIDE, x : x + SIDE] = 20 * int(ch) + 10
+        boxes.append([x, y0, x + SIDE, y0 + SIDE])
+    return boxes
+
+
+class FakeDetector(nn.Module):
+    """Returns the painted boxes of each frame (found by looking for non-black pixels)."""
+
+    def __init__(self, boxes_per_frame):
+        super().__init__()
+        self.boxes_per_frame = boxes_per_frame
+        self.calls = 0
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, images):
+        self.calls += 1
+        out = []
+        for i, img in enumerate(images):
+            boxes = torch.tensor(self.boxes_per_frame[i], dtype=torch.float32).reshape(-1, 4)
+            # one extra low-score box that the threshold must drop
+            junk = torch.tensor([[0.0, 0.0, 5.0, 5.0]])
+            out.append(
+                {
+                    "boxes": torch.cat([boxes, junk]),
+                    "scores": torch.cat([torch.full((len(boxes),), 0.9), torch.tensor([0.1])]),
+                    "labels": torch.ones(len(boxes) + 1, dtype=torch.int64),
+                }
+            )
+        return out
+
+
+class GreyReader(nn.Module):
+    """Reads the digit back from the crop's grey level."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+        self.batch_sizes = []
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        self.calls += 1
+        self.batch_sizes.append(len(x))
+        grey = (x * CROP_STD + CROP_MEAN).mean(dim=(1, 2, 3)) * 255
+        digit = ((grey - 10) / 20).round().clamp(0, 9).long()
+        return torch.nn.functional.one_hot(digit, 10).float() * 10
+
+
+def test_engine_reads_painted_numbers_in_one_batched_call_each():
+    texts = ["42", "1907", "", "8"]
+    frames, boxes = [], []
+    for i, t in enumerate(texts):
+        img = np.zeros((90 + 10 * i, 160, 3), np.uint8)
+        boxes.append(paint_number(t, 12 + i, 30, img))
+        frames.append(img)
+    det, clf = FakeDetector(boxes), GreyReader()
+    rec = Recognizer(det, clf, device="cpu", config=RecognizerConfig(det_score_thresh=0.5))
+    results = rec.recognize(frames)
+    assert [[r.text for r in rs] for rs in results] == [["42"], ["1907"], [], ["8"]]
+    assert det.calls == 1 and clf.calls == 1
+    assert clf.batch_sizes == [2 + 4 + 0 + 1]
+    assert set(rec.last_timings) == {"detect", "classify", "compose"}
+    r = results[1][0]
+    assert isinstance(r, Reading) and r.box == (13.0, 30.0, 13.0 + 3 * 24 + SIDE, 50.0)
+
+
+def test_engine_min_digit_score_drops_unsure_digits():
+    img = np.zeros((60, 100, 3), np.uint8)
+    boxes = paint_number("35", 10, 10, img)
+
+    class Unsure(GreyReader):
+        def forward(self, x):
+            return torch.zeros(len(x), 10)  # 10% each
+
+    rec = Recognizer(FakeDetector([boxes]), Unsure(), device="cpu", config=RecognizerConfig(min_digit_score=0.5))
+    assert rec.recognize([img]) == [[]]
+
+
+def test_engine_with_tiny_untrained_models(tiny_checkpoints):
+    rec = Recognizer.from_checkpoints(
+        tiny_checkpoints["detector"], tiny_checkpoints["classifier"], device="cpu", config=RecognizerConfig(det_score_thresh=0.0)
+    )
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for h, w in [(120, 160), (96, 200), (140, 140)]]
+    results = rec.recognize(frames)
+    assert len(results) == 3
+    for frame, readings in zip(frames, results):
+        for r in readings:
+            assert r.text.isdigit() and 0.0 <= r.confidence <= 1.0
+            for d in r.digits:
+                x1, y1, x2, y2 = d.box
+                assert -1 <= x1 < x2 <= frame.shape[1] + 1 and -1 <= y1 < y2 <= frame.shape[0] + 1
+    assert rec.recognize([]) == []
+
+
+@pytest.mark.parametrize(
+    "frame, match",
+    [
+        (np.zeros((10, 10), np.uint8), "expected \\(H, W, 3\\)"),
+        (np.zeros((10, 10, 3), np.float32), "expected uint8"),
+        (np.zeros((0, 10, 3), np.uint8), "expected \\(H, W, 3\\)"),
+    ],
+)
+def test_engine_rejects_bad_frames(frame, match):
+    rec = Recognizer(FakeDetector([[]]), GreyReader(), device="cpu")
+    with pytest.raises(ValueError, match=match):
+        rec.recognize([frame])
+
+
+def test_config_and_device_validation():
+    with pytest.raises(ValueError, match="det_score_thresh=1.5"):
+        RecognizerConfig(det_score_thresh=1.5)
+    assert choose_device("cpu").type == "cpu"
+    assert choose_device(None).type in {"cpu", "cuda"}
+    with pytest.raises(ValueError, match="not a torch device"):
+        choose_device("toaster")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            choose_device("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_engine_on_cuda_fp16(tiny_checkpoints):
+    rec = Recognizer.from_checkpoints(tiny_checkpoints["detector"], tiny_checkpoints["classifier"], device="cuda")
+    frames = [np.zeros((120, 160, 3), np.uint8)] * 2
+    assert len(rec.recognize(frames)) == 2
