@@ -1,0 +1,455 @@
+"""The threaded capture -> inference -> (main thread) render loop.
+
+::
+
+    capture thread --frames--> inference worker (recognize + track) --results--> main thread
+         |  live: newest-frame slot, drops counted                       render, window, sinks
+         |  file: bounded queue, back-pressure, never drops
+
+* Every queue is bounded and every ``get``/``put`` waits at most ``config.poll`` seconds before
+  checking the stop event again, so no thread can hang on a queue.
+* A stage that fails stores its exception and sets the stop event; iterating the pipeline on the
+  main thread then raises :class:`PipelineError` naming the stage.
+* Batching: file sources fill batches up to ``batch_size`` (throughput); live sources hand over
+  whatever is ready (latency).
+* The tracker lives on the inference worker and is touched by no other thread.
+
+Usage (main thread)::
+
+    with source, Pipeline(source, recognizer, tracker=Tracker(), config=cfg) as pipe:
+        for result in pipe:
+            show(draw(result))
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from recognizer.sources import Source
+from recognizer.tracking import Tracker, TrackUpdate
+from recognizer.types import Frame, Reading
+
+__all__ = [
+    "FrameResult",
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineError",
+    "PipelineStats",
+    "RecognizerLike",
+]
+
+log = logging.getLogger(__name__)
+
+
+class RecognizerLike(Protocol):
+    """Anything with ``recognize(images) -> list[list[Reading]]`` (one list per image)."""
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]: ...
+
+
+class PipelineError(RuntimeError):
+    """A pipeline stage failed; ``stage`` names it and ``__cause__`` is the original error."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        detail = str(error) or type(error).__name__
+        super().__init__(f"{stage} failed: {detail}")
+        self.stage = stage
+        self.error = error
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Settings of a run.
+
+    Attributes:
+        batch_size: most frames per ``recognize`` call (>= 1).
+        live: True keeps only the newest frame (drops counted), False never drops; None takes
+            the source's default (cameras and streams live, files and images not).
+        realtime: pace a non-live source at its fps (a video file played like a camera). None
+            means "when ``live`` is forced on a file".
+        queue_size: capacity of the frame queue in file mode.
+        live_buffer: frames kept in live mode (1 = only the newest).
+        result_queue_size: results waiting for the main thread.
+        max_frames: stop after this many processed frames (None = until the source ends).
+        poll: seconds a queue call waits before checking the stop event again.
+        join_timeout: seconds to wait for each thread at shutdown before giving up on it.
+    """
+
+    batch_size: int = 1
+    live: bool | None = None
+    realtime: bool | None = None
+    queue_size: int = 16
+    live_buffer: int = 1
+    result_queue_size: int = 8
+    max_frames: int | None = None
+    poll: float = 0.05
+    join_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size}; expected an integer >= 1")
+        if self.queue_size < 1 or self.live_buffer < 1 or self.result_queue_size < 1:
+            raise ValueError("queue sizes must be >= 1")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise ValueError(f"max_frames={self.max_frames}; expected an integer >= 1 or None")
+        if self.poll <= 0:
+            raise ValueError(f"poll={self.poll}; expected seconds > 0")
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame, as the main thread receives it.
+
+    Attributes:
+        frame: the source frame (index, timestamp, BGR image).
+        readings: house numbers read in it.
+        update: the tracker's update for this frame (None when no tracker is used).
+        captured_at: ``time.monotonic()`` when the capture thread got the frame.
+        inferred_at: ``time.monotonic()`` when its batch finished inference and tracking.
+        batch_size: frames in the batch it was processed with.
+        infer_seconds: wall time of its batch's ``recognize`` call.
+        timings: per-stage seconds of the batch, as reported by the recognizer (may be empty).
+    """
+
+    frame: Frame
+    readings: list[Reading]
+    update: TrackUpdate | None
+    captured_at: float
+    inferred_at: float
+    batch_size: int
+    infer_seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineStats:
+    """Counters of a run (read them after the run; written by the pipeline threads).
+
+    Attributes:
+        captured: frames read from the source.
+        dropped: frames discarded in live mode because a newer one arrived.
+        processed: frames that went through inference.
+        batches: ``recognize`` calls.
+        infer_seconds: total time inside ``recognize``.
+        track_seconds: total time inside the tracker.
+        started_at, finished_at: ``time.monotonic()`` at start and end of the run.
+    """
+
+    captured: int = 0
+    dropped: int = 0
+    processed: int = 0
+    batches: int = 0
+    infer_seconds: float = 0.0
+    track_seconds: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def elapsed(self) -> float:
+        end = self.finished_at or time.monotonic()
+        return max(end - self.started_at, 0.0) if self.started_at else 0.0
+
+
+class _Captured:
+    __slots__ = ("frame", "captured_at")
+
+    def __init__(self, frame: Frame, captured_at: float) -> None:
+        self.frame = frame
+        self.captured_at = captured_at
+
+
+class _LatestSlot:
+    """A tiny buffer keeping the newest ``capacity`` items; older ones are dropped and counted."""
+
+    def __init__(self, capacity: int) -> None:
+        self._items: deque[_Captured] = deque()
+        self._capacity = capacity
+        self._cond = threading.Condition()
+        self.dropped = 0
+
+    def put(self, item: _Captured) -> None:
+        with self._cond:
+            while len(self._items) >= self._capacity:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(item)
+            self._cond.notify()
+
+    def take(self, max_items: int, timeout: float) -> list[_Captured]:
+        """Up to ``max_items`` of the newest items, oldest first; [] after ``timeout`` s."""
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            out: list[_Captured] = []
+            while self._items and len(out) < max_items:
+                out.append(self._items.popleft())
+            return out
+
+    def empty(self) -> bool:
+        with self._cond:
+            return not self._items
+
+
+_END = object()
+
+
+class _Either:
+    """``is_set()`` of either of two events (the run's stop, the worker's "no more frames")."""
+
+    def __init__(self, a: threading.Event, b: threading.Event) -> None:
+        self.a, self.b = a, b
+
+    def is_set(self) -> bool:
+        return self.a.is_set() or self.b.is_set()
+
+
+class Pipeline:
+    """Runs a source through a recognizer on two threads; iterate it on the main thread.
+
+    Args:
+        source: an opened :class:`~recognizer.sources.Source`.
+        recognizer: any object with ``recognize(images) -> list[list[Reading]]``.
+        tracker: a :class:`~recognizer.tracking.Tracker` (or None to skip tracking).
+        config: :class:`PipelineConfig`.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        recognizer: RecognizerLike,
+        *,
+        tracker: Tracker | None = None,
+        config: PipelineConfig | None = None,
+    ) -> None:
+        self.source = source
+        self.recognizer = recognizer
+        self.tracker = tracker
+        self.config = config or PipelineConfig()
+        self.live = self.config.live if self.config.live is not None else bool(source.live)
+        realtime = self.config.realtime
+        self.realtime = (self.live and not source.live) if realtime is None else bool(realtime and not source.live)
+        self.stats = PipelineStats()
+        self._stop = threading.Event()
+        self._capture_done = threading.Event()
+        self._capture_stop = threading.Event()  # set by the worker when it needs no more frames
+        self._error: tuple[str, BaseException] | None = None
+        self._error_lock = threading.Lock()
+        self._slot = _LatestSlot(self.config.live_buffer) if self.live else None
+        self._frames: queue.Queue[_Captured] = queue.Queue(maxsize=self.config.queue_size)
+        self._results: queue.Queue[Any] = queue.Queue(maxsize=self.config.result_queue_size)
+        self._threads: list[threading.Thread] = []
+        self._started = False
+        self._finished = False
+
+    # -- public API --------------------------------------------------------------------------
+
+    @property
+    def error(self) -> tuple[str, BaseException] | None:
+        """``(stage, exception)`` of the first failure, or None."""
+        return self._error
+
+    def start(self) -> Pipeline:
+        """Start the capture and inference threads (idempotent)."""
+        if self._started:
+            return self
+        self._started = True
+        self.stats.started_at = time.monotonic()
+        self._threads = [
+            threading.Thread(target=self._guard, args=("capture", self._capture_loop), name="capture", daemon=True),
+            threading.Thread(target=self._guard, args=("inference", self._infer_loop), name="inference", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask every thread to finish (returns at once; :meth:`close` also waits)."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Stop and join the threads (each at most ``join_timeout`` seconds)."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(self.config.join_timeout)
+            if t.is_alive():
+                log.warning("thread %s did not stop within %.1f s; leaving it (daemon)", t.name, self.config.join_timeout)
+        if not self.stats.finished_at:
+            self.stats.finished_at = time.monotonic()
+
+    def fail(self, stage: str, error: BaseException) -> None:
+        """Record ``error`` of ``stage`` (the first one wins) and stop the run."""
+        with self._error_lock:
+            if self._error is None:
+                self._error = (stage, error)
+                log.debug("stage %s failed", stage, exc_info=error)
+        self._stop.set()
+
+    def __enter__(self) -> Pipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[FrameResult]:
+        """Results in frame order; raises :class:`PipelineError` when a stage failed."""
+        self.start()
+        poll = self.config.poll
+        try:
+            while True:
+                self._raise_if_failed()
+                try:
+                    item = self._results.get(timeout=poll)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        self._raise_if_failed()
+                        return
+                    if not any(t.is_alive() for t in self._threads):
+                        self._raise_if_failed()
+                        return
+                    continue
+                if item is _END:
+                    self._raise_if_failed()
+                    return
+                yield item
+        finally:
+            self._finished = True
+            self.stats.finished_at = time.monotonic()
+
+    # -- threads -----------------------------------------------------------------------------
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            stage, exc = self._error
+            raise PipelineError(stage, exc) from exc
+
+    def _guard(self, stage: str, loop: Any) -> None:
+        try:
+            loop()
+        except BaseException as exc:  # noqa: BLE001 - carried to the main thread
+            self.fail(stage, exc)
+
+    def _capture_loop(self) -> None:
+        cfg = self.config
+        src = self.source
+        t0 = time.monotonic()
+        first_ts: float | None = None
+        stop = _Either(self._stop, self._capture_stop)
+        try:
+            while not stop.is_set():
+                if cfg.max_frames is not None and not self.live and self.stats.captured >= cfg.max_frames:
+                    break
+                frame = src.read(stop.is_set)
+                if frame is None:
+                    break
+                if self.realtime:
+                    # Play a file like a camera: wait until the frame's moment has come.
+                    if first_ts is None:
+                        first_ts = frame.timestamp
+                    due = t0 + (frame.timestamp - first_ts)
+                    while not stop.is_set() and time.monotonic() < due:
+                        time.sleep(min(cfg.poll, due - time.monotonic()))
+                item = _Captured(frame, time.monotonic())
+                self.stats.captured += 1
+                if self._slot is not None:
+                    self._slot.put(item)
+                    self.stats.dropped = self._slot.dropped
+                else:
+                    while not stop.is_set():
+                        try:
+                            self._frames.put(item, timeout=cfg.poll)
+                            break
+                        except queue.Full:
+                            continue
+        finally:
+            self._capture_done.set()
+
+    def _next_batch(self) -> list[_Captured] | None:
+        """The next batch, or None when the source is exhausted or the run stops."""
+        cfg = self.config
+        stop = self._stop
+        if self._slot is not None:
+            while not stop.is_set():
+                items = self._slot.take(cfg.batch_size, cfg.poll)
+                if items:
+                    return items
+                if self._capture_done.is_set() and self._slot.empty():
+                    return None
+            return None
+        batch: list[_Captured] = []
+        while not stop.is_set() and len(batch) < cfg.batch_size:
+            try:
+                batch.append(self._frames.get(timeout=cfg.poll))
+            except queue.Empty:
+                if self._capture_done.is_set() and self._frames.empty():
+                    break
+        if stop.is_set():
+            return None
+        return batch or None
+
+    def _put_result(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._results.put(item, timeout=self.config.poll)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _infer_loop(self) -> None:
+        cfg = self.config
+        remaining = cfg.max_frames
+        while not self._stop.is_set():
+            batch = self._next_batch()
+            if batch is None:
+                break
+            if remaining is not None:
+                batch = batch[:remaining]
+            images = [c.frame.image for c in batch]
+            t0 = time.perf_counter()
+            outputs = self.recognizer.recognize(images)
+            infer_s = time.perf_counter() - t0
+            if not isinstance(outputs, list) or len(outputs) != len(batch):
+                got = len(outputs) if isinstance(outputs, list) else type(outputs).__name__
+                raise ValueError(f"recognize() returned {got} results for {len(batch)} images; expected one list per image")
+            timings = dict(getattr(self.recognizer, "last_timings", None) or {})
+            self.stats.batches += 1
+            self.stats.infer_seconds += infer_s
+            for cap, readings in zip(batch, outputs):
+                update = None
+                if self.tracker is not None:
+                    t1 = time.perf_counter()
+                    try:
+                        update = self.tracker.update(cap.frame.index, cap.frame.timestamp, readings)
+                    except Exception as exc:
+                        self.fail("tracking", exc)
+                        return
+                    self.stats.track_seconds += time.perf_counter() - t1
+                result = FrameResult(
+                    frame=cap.frame,
+                    readings=list(readings),
+                    update=update,
+                    captured_at=cap.captured_at,
+                    inferred_at=time.monotonic(),
+                    batch_size=len(batch),
+                    infer_seconds=infer_s,
+                    timings=timings,
+                )
+                if not self._put_result(result):
+                    return
+                self.stats.processed += 1
+            if remaining is not None:
+                remaining -= len(batch)
+                if remaining <= 0:
+                    break
+        # The worker is done (end of source, max_frames, or stop): capture has no consumer left.
+        self._capture_stop.set()
+        if not self._stop.is_set():
+            self._put_result(_END)

@@ -1,0 +1,440 @@
+"""Frame sources: webcams, video files, folders or globs of images, network streams.
+
+Every source yields :class:`~recognizer.types.Frame` objects with a 0-based index and a
+timestamp: video time for files and image folders (seconds from the start), monotonic time
+(``time.monotonic()``) for cameras and streams. Sources know nothing about threads or queues;
+whether frames may be dropped is the pipeline's business, decided by :attr:`Source.live`.
+
+Live sources (cameras, streams) reconnect with exponential backoff when a read fails; the
+frame index keeps counting across reconnects, so the gap shows in the data.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from recognizer.types import Frame
+
+__all__ = [
+    "DEFAULT_FPS",
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "CameraSource",
+    "ImageFolderSource",
+    "ReconnectPolicy",
+    "Source",
+    "SourceError",
+    "StreamSource",
+    "VideoFileSource",
+    "open_source",
+    "sane_fps",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FPS = 30.0
+"""Frame rate assumed when the metadata gives none (0, NaN, absurd) and the user gave none."""
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+_STREAM_PREFIXES = ("http://", "https://", "rtsp://", "rtsps://", "rtmp://", "udp://", "tcp://")
+
+
+class SourceError(Exception):
+    """A source could not be opened or was lost for good; the message is one user-facing line."""
+
+
+def sane_fps(value: float | None, fallback: float = DEFAULT_FPS) -> float:
+    """Return ``value`` when it is a plausible frame rate (0 < fps <= 1000), else ``fallback``."""
+    if value is None:
+        return fallback
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return fallback
+    if not math.isfinite(v) or v <= 0 or v > 1000:
+        return fallback
+    return v
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """How a live source retries after the camera or stream goes away.
+
+    Attributes:
+        initial_delay: seconds before the first retry.
+        max_delay: the delay doubles after each failed attempt up to this many seconds.
+        timeout: give up (raise :class:`SourceError`) after this many seconds without a frame;
+            ``None`` retries until the run is stopped.
+    """
+
+    initial_delay: float = 0.25
+    max_delay: float = 4.0
+    timeout: float | None = 30.0
+
+
+class Source(ABC):
+    """A sequence of frames.
+
+    Use as a context manager (or call :meth:`open` / :meth:`close`); :meth:`read` returns the
+    next frame or ``None`` at the end. :meth:`read` may block; a live source retrying a lost
+    connection calls ``should_stop`` between attempts and returns ``None`` once it is true.
+
+    Attributes:
+        kind: ``"camera"``, ``"file"``, ``"images"`` or ``"stream"``.
+        name: what the user gave, for messages.
+        live: default drop policy; True keeps only the newest frame, False never drops.
+        fps: frames per second (metadata, user value or :data:`DEFAULT_FPS`).
+        frame_count: number of frames when known in advance (files, images), else None.
+        reconnects: how many times the source reconnected.
+    """
+
+    kind: str = "source"
+    live: bool = False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.fps = DEFAULT_FPS
+        self.frame_count: int | None = None
+        self.reconnects = 0
+        self._index = 0
+
+    @abstractmethod
+    def open(self) -> None:
+        """Open the device/file; raises :class:`SourceError` with a one-line message."""
+
+    @abstractmethod
+    def read(self, should_stop: Callable[[], bool] | None = None) -> Frame | None:
+        """The next frame, or ``None`` at the end (or when ``should_stop()`` became true)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device/file; safe to call twice."""
+
+    def describe(self) -> dict[str, Any]:
+        """Plain values for logs and summaries."""
+        return {"kind": self.kind, "name": self.name, "live": self.live, "fps": self.fps, "frame_count": self.frame_count}
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            frame = self.read()
+            if frame is None:
+                return
+            yield frame
+
+
+class _CaptureSource(Source):
+    """Shared code of sources read with ``cv2.VideoCapture``."""
+
+    def __init__(self, target: int | str, name: str, *, fps: float | None = None) -> None:
+        super().__init__(name)
+        self._target = target
+        self._user_fps = fps
+        self._cap: cv2.VideoCapture | None = None
+        self._lock = threading.Lock()  # close() may come from another thread than read()
+
+    def _open_capture(self) -> cv2.VideoCapture | None:
+        cap = cv2.VideoCapture(self._target)
+        if not cap.isOpened():
+            cap.release()
+            return None
+        return cap
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+
+
+class VideoFileSource(_CaptureSource):
+    """A video file read frame by frame; never drops, timestamps are video time in seconds."""
+
+    kind = "file"
+    live = False
+
+    def __init__(self, path: str | os.PathLike[str], *, fps: float | None = None) -> None:
+        super().__init__(str(path), str(path), fps=fps)
+        self._last_ts = -1.0
+
+    def open(self) -> None:
+        if not os.path.isfile(self._target):  # type: ignore[arg-type]
+            raise SourceError(f"video file '{self.name}' does not exist")
+        cap = self._open_capture()
+        if cap is None:
+            raise SourceError(f"cannot open video file '{self.name}': OpenCV has no decoder for it or it is damaged")
+        meta_fps = cap.get(cv2.CAP_PROP_FPS)
+        self.fps = sane_fps(self._user_fps, sane_fps(meta_fps))
+        if self._user_fps is None and sane_fps(meta_fps, -1.0) < 0:
+            log.warning("video '%s' reports fps=%s; assuming %.1f (set --fps to override)", self.name, meta_fps, self.fps)
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = int(count) if math.isfinite(count) and count > 0 else None
+        self._cap = cap
+        self._index = 0
+        self._last_ts = -1.0
+
+    def read(self, should_stop: Callable[[], bool] | None = None) -> Frame | None:
+        with self._lock:
+            cap = self._cap
+            if cap is None:
+                return None
+            ok, image = cap.read()
+            if not ok or image is None:
+                return None
+            pos_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+        index = self._index
+        self._index += 1
+        ts = pos_ms / 1000.0 if math.isfinite(pos_ms) and pos_ms >= 0 else -1.0
+        if self._user_fps is not None or ts < 0 or (index > 0 and ts <= self._last_ts):
+            # No usable container time (or the user fixed the rate): derive it from the index.
+            ts = index / self.fps
+        self._last_ts = ts
+        return Frame(index=index, timestamp=ts, image=_as_bgr(image))
+
+
+class _LiveCaptureSource(_CaptureSource):
+    """A camera or stream: monotonic timestamps, reconnect with backoff when reads fail."""
+
+    live = True
+
+    def __init__(
+        self, target: int | str, name: str, *, fps: float | None = None, reconnect: ReconnectPolicy | None = None
+    ) -> None:
+        super().__init__(target, name, fps=fps)
+        self.reconnect_policy = reconnect or ReconnectPolicy()
+
+    def _describe_open_failure(self) -> str:
+        raise NotImplementedError
+
+    def open(self) -> None:
+        cap = self._open_capture()
+        if cap is None:
+            raise SourceError(self._describe_open_failure())
+        self._configure(cap)
+        self._cap = cap
+        self._index = 0
+
+    def _configure(self, cap: cv2.VideoCapture) -> None:
+        # Ask the driver to keep as few frames as it can: we want the newest, not a backlog.
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        self.fps = sane_fps(self._user_fps, sane_fps(cap.get(cv2.CAP_PROP_FPS)))
+
+    def read(self, should_stop: Callable[[], bool] | None = None) -> Frame | None:
+        stop = should_stop or (lambda: False)
+        policy = self.reconnect_policy
+        lost_since: float | None = None
+        delay = policy.initial_delay
+        while not stop():
+            with self._lock:
+                cap = self._cap
+                ok, image = (cap.read() if cap is not None else (False, None))
+            if ok and image is not None:
+                if lost_since is not None:
+                    log.warning("%s '%s' is back after %.1f s", self.kind, self.name, time.monotonic() - lost_since)
+                index = self._index
+                self._index += 1
+                return Frame(index=index, timestamp=time.monotonic(), image=_as_bgr(image))
+            now = time.monotonic()
+            if lost_since is None:
+                lost_since = now
+                log.warning("%s '%s' stopped delivering frames; reconnecting", self.kind, self.name)
+            if policy.timeout is not None and now - lost_since > policy.timeout:
+                raise SourceError(
+                    f"{self.kind} '{self.name}' was lost and did not come back within {policy.timeout:g} s"
+                )
+            # Sleep in small steps so a stop request is honoured quickly.
+            deadline = now + delay
+            while not stop() and time.monotonic() < deadline:
+                time.sleep(min(0.05, max(deadline - time.monotonic(), 0.0)))
+            if stop():
+                break
+            delay = min(delay * 2, policy.max_delay)
+            with self._lock:
+                if self._cap is not None:
+                    self._cap.release()
+                self._cap = self._open_capture()
+                if self._cap is not None:
+                    self._configure(self._cap)
+                    self.reconnects += 1
+        return None
+
+
+class CameraSource(_LiveCaptureSource):
+    """A local camera by index (``0`` is the first webcam)."""
+
+    kind = "camera"
+
+    def __init__(
+        self,
+        index: int,
+        *,
+        fps: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        reconnect: ReconnectPolicy | None = None,
+    ) -> None:
+        super().__init__(int(index), f"camera {index}", fps=fps, reconnect=reconnect)
+        self.width = width
+        self.height = height
+
+    def _describe_open_failure(self) -> str:
+        return (
+            f"cannot open camera {self._target}: no such device, no permission, or it is in use "
+            "(try another index, or a video file / URL as SOURCE)"
+        )
+
+    def _configure(self, cap: cv2.VideoCapture) -> None:
+        if self.width:
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
+        if self.height:
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
+        if self._user_fps:
+            cap.set(cv2.CAP_PROP_FPS, self._user_fps)
+        super()._configure(cap)
+
+
+class StreamSource(_LiveCaptureSource):
+    """A network stream OpenCV's FFmpeg backend can open (http MJPEG, rtsp, ...)."""
+
+    kind = "stream"
+
+    def __init__(self, url: str, *, fps: float | None = None, reconnect: ReconnectPolicy | None = None) -> None:
+        super().__init__(url, url, fps=fps, reconnect=reconnect)
+
+    def _open_capture(self) -> cv2.VideoCapture | None:
+        # Bounded open and read times, so a stalled server is noticed and reconnected to
+        # instead of blocking the capture thread forever.
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000, cv2.CAP_PROP_READ_TIMEOUT_MSEC, 5000]
+        cap = cv2.VideoCapture(self._target, cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            cap.release()
+            return None
+        return cap
+
+    def _describe_open_failure(self) -> str:
+        return f"cannot open stream '{self.name}': no answer, wrong address, or a format OpenCV cannot read"
+
+
+class ImageFolderSource(Source):
+    """Images from a folder (sorted by name) or a glob pattern, read one by one; never drops.
+
+    Timestamps are ``index / fps`` (``fps`` defaults to :data:`DEFAULT_FPS`). Unreadable files
+    are skipped with a warning and counted in :attr:`skipped`.
+    """
+
+    kind = "images"
+    live = False
+
+    def __init__(self, pattern_or_dir: str | os.PathLike[str], *, fps: float | None = None) -> None:
+        super().__init__(str(pattern_or_dir))
+        self.fps = sane_fps(fps)
+        self.paths: list[Path] = []
+        self.skipped = 0
+        self._pos = 0
+
+    def open(self) -> None:
+        target = self.name
+        if os.path.isdir(target):
+            paths = [p for p in Path(target).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+            where = f"folder '{target}'"
+        else:
+            paths = [Path(p) for p in glob.glob(target) if Path(p).suffix.lower() in IMAGE_EXTENSIONS]
+            where = f"pattern '{target}'"
+        if not paths:
+            raise SourceError(f"{where} matches no images (expected files ending in {', '.join(IMAGE_EXTENSIONS)})")
+        self.paths = sorted(paths, key=_natural_key)
+        self.frame_count = len(self.paths)
+        self._pos = 0
+        self._index = 0
+
+    def read(self, should_stop: Callable[[], bool] | None = None) -> Frame | None:
+        while self._pos < len(self.paths):
+            path = self.paths[self._pos]
+            self._pos += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                self.skipped += 1
+                log.warning("skipping '%s': not a readable image", path)
+                continue
+            index = self._index
+            self._index += 1
+            return Frame(index=index, timestamp=index / self.fps, image=_as_bgr(image))
+        return None
+
+    def close(self) -> None:
+        self._pos = len(self.paths)
+
+
+def _natural_key(path: Path) -> list[Any]:
+    """Sort ``frame2.png`` before ``frame10.png``."""
+    import re
+
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", str(path))]
+
+
+def _as_bgr(image: np.ndarray) -> np.ndarray:
+    """Frames are always ``(H, W, 3)`` uint8 BGR; grey or BGRA images are converted."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.dtype != np.uint8:
+        return cv2.convertScaleAbs(image)
+    return image
+
+
+def open_source(
+    spec: str | int,
+    *,
+    fps: float | None = None,
+    reconnect: ReconnectPolicy | None = None,
+) -> Source:
+    """Build the right source for what the user typed (not opened yet).
+
+    Args:
+        spec: a camera index (``0`` or ``"0"``), a URL (``http://``, ``rtsp://``, ...), a
+            folder of images, a glob pattern of images, an image file or a video file.
+        fps: override the frame rate (for images, files with bad metadata, cameras).
+        reconnect: retry policy for cameras and streams.
+
+    Raises:
+        SourceError: when ``spec`` names nothing that exists, with what would be right.
+    """
+    if fps is not None and sane_fps(fps, -1.0) < 0:
+        raise SourceError(f"--fps {fps} is not a frame rate; expected a number in (0, 1000]")
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
+        return CameraSource(int(spec), fps=fps, reconnect=reconnect)
+    text = str(spec)
+    if text.lower().startswith(_STREAM_PREFIXES):
+        return StreamSource(text, fps=fps, reconnect=reconnect)
+    if os.path.isdir(text):
+        return ImageFolderSource(text, fps=fps)
+    if os.path.isfile(text):
+        if Path(text).suffix.lower() in IMAGE_EXTENSIONS:
+            return ImageFolderSource(text, fps=fps)
+        return VideoFileSource(text, fps=fps)
+    if any(ch in text for ch in "*?["):
+        return ImageFolderSource(text, fps=fps)
+    raise SourceError(
+        f"source '{text}' not found: expected a camera index (0, 1, ...), a video file, "
+        "a folder or glob of images, or a stream URL (http://, rtsp://)"
+    )

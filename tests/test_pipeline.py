@@ -1,0 +1,226 @@
+"""The threaded pipeline with fake recognizers: ordering, dropping, batching, errors, no hangs."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recognizer.bench import ClipSpec, SyntheticCamera, make_clip
+from recognizer.pipeline import Pipeline, PipelineConfig, PipelineError
+from recognizer.sources import VideoFileSource
+from recognizer.tracking import Tracker
+from recognizer.types import DigitBox, Reading
+
+SMALL = ClipSpec(width=160, height=120, fps=30.0, numbers=("12",))
+
+
+class FakeRecognizer:
+    """Sleeps ``delay`` seconds per call; reads "42" in every frame; may fail on call ``fail_on``."""
+
+    def __init__(self, delay: float = 0.0, fail_on: int | None = None, wrong_count: bool = False) -> None:
+        self.delay = delay
+        self.fail_on = fail_on
+        self.wrong_count = wrong_count
+        self.batches: list[int] = []
+        self.thread_names: set[str] = set()
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]:
+        self.thread_names.add(threading.current_thread().name)
+        if self.fail_on is not None and len(self.batches) >= self.fail_on:
+            raise RuntimeError("injected inference failure")
+        self.batches.append(len(images))
+        time.sleep(self.delay)
+        digits = (
+            DigitBox((10.0, 10.0, 20.0, 30.0), 4, 0.9, 0.9),
+            DigitBox((20.0, 10.0, 30.0, 30.0), 2, 0.9, 0.9),
+        )
+        out = [[Reading("42", 0.81, (10.0, 10.0, 30.0, 30.0), digits)] for _ in images]
+        return out[:-1] if self.wrong_count else out
+
+
+class FailingTracker(Tracker):
+    def update(self, frame_index, timestamp, readings):  # type: ignore[override]
+        if frame_index >= 3:
+            raise RuntimeError("injected tracking failure")
+        return super().update(frame_index, timestamp, readings)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return make_clip(tmp_path / "clip.mp4", 37, SMALL)
+
+
+def collect(pipe: Pipeline) -> list:
+    with pipe:
+        return list(pipe)
+
+
+@pytest.mark.timeout(30)
+def test_file_never_drops_and_fills_batches(clip: Path) -> None:
+    rec = FakeRecognizer(delay=0.01)
+    with VideoFileSource(clip) as src:
+        results = collect(Pipeline(src, rec, tracker=Tracker(), config=PipelineConfig(batch_size=4, queue_size=4)))
+    assert [r.frame.index for r in results] == list(range(37))
+    assert rec.batches == [4] * 9 + [1]
+    ts = [r.frame.timestamp for r in results]
+    assert ts[0] == pytest.approx(0.0) and ts[-1] == pytest.approx(36 / 30.0, abs=1e-3)
+    assert all(r.update is not None and r.update.assignments for r in results)
+    assert rec.thread_names == {"inference"}
+
+
+@pytest.mark.timeout(30)
+def test_file_back_pressure_with_slow_consumer(clip: Path) -> None:
+    # The main thread is slower than everything else: the bounded queues must hold the
+    # capture thread back instead of dropping or piling up frames.
+    with VideoFileSource(clip) as src:
+        pipe = Pipeline(src, FakeRecognizer(), config=PipelineConfig(batch_size=2, queue_size=2, result_queue_size=2))
+        seen = []
+        with pipe:
+            for r in pipe:
+                seen.append(r.frame.index)
+                if len(seen) == 5:
+                    time.sleep(0.3)
+                    # capture may be ahead by at most the queue sizes plus one batch in flight
+                    assert pipe.stats.captured <= 5 + 2 + 2 + 2 + 1
+    assert seen == list(range(37))
+    assert pipe.stats.dropped == 0
+
+
+@pytest.mark.timeout(30)
+def test_fake_camera_faster_than_inference_drops_and_stays_fresh() -> None:
+    cam = SyntheticCamera(ClipSpec(width=160, height=120, fps=100.0), frames=150)
+    rec = FakeRecognizer(delay=0.04)
+    with cam:
+        pipe = Pipeline(cam, rec, tracker=Tracker(), config=PipelineConfig(batch_size=4))
+        results = collect(pipe)
+    assert pipe.live
+    indices = [r.frame.index for r in results]
+    assert indices == sorted(indices) and len(set(indices)) == len(indices)
+    assert pipe.stats.dropped > 0
+    assert pipe.stats.captured == 150
+    assert pipe.stats.dropped + pipe.stats.processed == pipe.stats.captured
+    # Only the newest frame is kept, so each waits at most about one inference call.
+    lat = [r.inferred_at - r.captured_at for r in results]
+    assert max(lat) < 0.04 * 2 + 0.15
+    assert max(rec.batches) == 1, "live mode hands over what is ready (one newest frame)"
+
+
+@pytest.mark.timeout(30)
+def test_fake_camera_slower_than_inference_drops_nothing() -> None:
+    cam = SyntheticCamera(ClipSpec(width=160, height=120, fps=40.0), frames=30)
+    with cam:
+        pipe = Pipeline(cam, FakeRecognizer(delay=0.002), config=PipelineConfig(batch_size=4))
+        results = collect(pipe)
+    assert [r.frame.index for r in results] == list(range(30))
+    assert pipe.stats.dropped == 0
+
+
+@pytest.mark.timeout(30)
+def test_forced_live_file_is_played_in_real_time(clip: Path) -> None:
+    with VideoFileSource(clip) as src:
+        pipe = Pipeline(src, FakeRecognizer(), config=PipelineConfig(live=True, max_frames=15))
+        t0 = time.monotonic()
+        results = collect(pipe)
+        elapsed = time.monotonic() - t0
+    assert pipe.realtime
+    assert len(results) == 15
+    assert elapsed >= 14 / 30.0 * 0.9, "frames are paced at the clip's 30 fps"
+
+
+@pytest.mark.timeout(30)
+def test_max_frames_stops_file_run(clip: Path) -> None:
+    with VideoFileSource(clip) as src:
+        pipe = Pipeline(src, FakeRecognizer(), config=PipelineConfig(batch_size=3, max_frames=7))
+        results = collect(pipe)
+    assert [r.frame.index for r in results] == list(range(7))
+    assert pipe.stats.captured <= 7
+
+
+def _assert_fails_fast(pipe: Pipeline, stage: str, match: str) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(PipelineError, match=match) as info:
+        with pipe:
+            for _ in pipe:
+                pass
+    assert info.value.stage == stage
+    assert time.monotonic() - t0 < 10
+    assert not any(t.is_alive() for t in pipe._threads), "all threads ended"
+
+
+@pytest.mark.timeout(30)
+def test_capture_error_ends_the_run() -> None:
+    cam = SyntheticCamera(ClipSpec(width=160, height=120, fps=60.0), fail_at=5)
+    with cam:
+        _assert_fails_fast(Pipeline(cam, FakeRecognizer()), "capture", "capture failed: synthetic camera failure")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("live", [False, True])
+def test_inference_error_ends_the_run(clip: Path, live: bool) -> None:
+    with VideoFileSource(clip) as src:
+        pipe = Pipeline(src, FakeRecognizer(fail_on=2), config=PipelineConfig(batch_size=2, live=live, queue_size=2))
+        _assert_fails_fast(pipe, "inference", "inference failed: injected inference failure")
+
+
+@pytest.mark.timeout(30)
+def test_wrong_result_count_is_an_error(clip: Path) -> None:
+    with VideoFileSource(clip) as src:
+        pipe = Pipeline(src, FakeRecognizer(wrong_count=True), config=PipelineConfig(batch_size=2))
+        _assert_fails_fast(pipe, "inference", "returned 1 results for 2 images")
+
+
+@pytest.mark.timeout(30)
+def test_tracking_error_ends_the_run(clip: Path) -> None:
+    with VideoFileSource(clip) as src:
+        pipe = Pipeline(src, FakeRecognizer(), tracker=FailingTracker(), config=PipelineConfig(queue_size=2))
+        _assert_fails_fast(pipe, "tracking", "injected tracking failure")
+
+
+@pytest.mark.timeout(30)
+def test_main_thread_error_stops_the_threads(clip: Path) -> None:
+    with VideoFileSource(clip) as src:
+        pipe = Pipeline(src, FakeRecognizer(delay=0.005), config=PipelineConfig(queue_size=2, result_queue_size=2))
+        t0 = time.monotonic()
+        with pytest.raises(ZeroDivisionError):
+            with pipe:
+                for r in pipe:
+                    if r.frame.index == 4:
+                        1 / 0  # noqa: B018 - a failing render/sink on the main thread
+        assert time.monotonic() - t0 < 10
+        assert not any(t.is_alive() for t in pipe._threads)
+        assert pipe.stats.captured < 37, "capture stopped instead of reading on"
+
+
+@pytest.mark.timeout(30)
+def test_stop_from_main_thread_ends_a_live_run_promptly() -> None:
+    cam = SyntheticCamera(ClipSpec(width=160, height=120, fps=30.0))  # endless
+    with cam:
+        pipe = Pipeline(cam, FakeRecognizer(delay=0.01))
+        n = 0
+        t0 = time.monotonic()
+        with pipe:
+            for _ in pipe:
+                n += 1
+                if n == 5:
+                    pipe.stop()
+        assert time.monotonic() - t0 < 5
+    assert 5 <= n <= 5 + pipe.config.result_queue_size
+    assert not any(t.is_alive() for t in pipe._threads)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"batch_size": 0}, "batch_size=0"),
+        ({"max_frames": 0}, "max_frames=0"),
+        ({"queue_size": 0}, "queue sizes"),
+        ({"poll": 0}, "poll=0"),
+    ],
+)
+def test_config_errors(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        PipelineConfig(**kwargs)
