@@ -1,0 +1,517 @@
+"""One synthetic house-number image, framed like SVHN's full-format images.
+
+The number is laid out and drawn on a flat "wall plane" canvas (texture, clutter, plate,
+digits, light), then one perspective warp maps a randomly rotated and skewed quadrilateral
+around the number straight to the output image. Digit boxes come from the convex hull of each
+glyph's ink pushed through the same warp, so they stay tight on the drawn digits whatever the
+geometry. Camera effects (blur, low resolution, noise, JPEG) come last.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from recognizer.synth import degrade, glyphs, textures
+
+# --------------------------------------------------------------------------- public types
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Knobs of the generator (defaults aim at SVHN's look).
+
+    Attributes:
+        digit_count_weights: relative odds of 1, 2, 3, 4 and 5 digits.
+        height_median: median output height in px (SVHN train: about 47).
+        height_range: output heights are clipped to this range (px).
+        digit_fill: range of digit height / image height (SVHN: 10-90% range 0.46-0.81).
+        aspect_median: median width / height of the image (SVHN: about 2.2).
+        source_weights: odds of font, Hershey, seven-segment and stroke glyphs.
+        geometry: scale of rotation and perspective (0 = frontal, 1 = default).
+        clean: flat background, flat colours, no plate, clutter, neighbours, light or camera
+            effects; geometry is kept. For tests of the boxes.
+        camera_strength: scale of the camera degradations (0 = none).
+    """
+
+    digit_count_weights: tuple[float, ...] = (0.18, 0.36, 0.28, 0.13, 0.05)
+    height_median: float = 50.0
+    height_range: tuple[int, int] = (24, 250)
+    digit_fill: tuple[float, float] = (0.42, 0.85)
+    aspect_median: float = 2.1
+    source_weights: tuple[float, float, float, float] = (0.74, 0.08, 0.06, 0.12)
+    geometry: float = 1.0
+    clean: bool = False
+    camera_strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class SynthSample:
+    """One rendered house number.
+
+    Attributes:
+        image: ``(H, W, 3)`` uint8 BGR.
+        boxes: ``(N, 4)`` float32 xyxy pixel boxes of the digits, left to right; a box covers
+            pixel columns ``x1 .. x2 - 1`` (``x2`` exclusive), like SVHN's left/width.
+        digits: ``(N,)`` int64 digits 0..9.
+        info: what was drawn (glyph source, font, plate, wall), for sheets and debugging.
+    """
+
+    image: np.ndarray = field(repr=False)
+    boxes: np.ndarray
+    digits: np.ndarray
+    info: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def text(self) -> str:
+        return "".join(str(int(d)) for d in self.digits)
+
+
+# --------------------------------------------------------------------------- colours
+
+_PLATE_SCHEMES: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int], float], ...] = (
+    # name, plate RGB, digit RGB, weight
+    ("white-on-blue", (28, 62, 140), (242, 242, 240), 0.17),
+    ("blue-on-white", (238, 238, 232), (30, 52, 128), 0.10),
+    ("black-on-white", (238, 238, 232), (22, 22, 22), 0.14),
+    ("white-on-black", (28, 28, 30), (238, 238, 238), 0.07),
+    ("gold-on-black", (24, 22, 20), (205, 165, 80), 0.05),
+    ("black-on-brass", (192, 152, 72), (32, 26, 16), 0.06),
+    ("white-on-green", (24, 92, 52), (238, 238, 238), 0.05),
+    ("white-on-red", (150, 32, 30), (244, 244, 244), 0.05),
+    ("black-on-yellow", (228, 188, 44), (22, 22, 22), 0.03),
+    ("black-on-grey", (150, 150, 148), (22, 22, 22), 0.05),
+    ("cream-on-brown", (92, 56, 32), (232, 222, 196), 0.05),
+    ("red-on-white", (238, 238, 232), (168, 32, 30), 0.04),
+    ("random", (0, 0, 0), (0, 0, 0), 0.14),
+)
+
+
+def _bgr(rgb: Sequence[float]) -> np.ndarray:
+    return np.array([rgb[2], rgb[1], rgb[0]], np.float32) / 255.0
+
+
+def _jitter_color(rng: np.random.Generator, c: np.ndarray, amount: float = 0.05) -> np.ndarray:
+    return np.clip(c * rng.uniform(0.8, 1.12) + rng.normal(0, amount, 3), 0, 1).astype(np.float32)
+
+
+def _luma(c: np.ndarray) -> float:
+    return float(0.114 * c[0] + 0.587 * c[1] + 0.299 * c[2])
+
+
+def _random_contrasting(rng: np.random.Generator, bg: np.ndarray, min_diff: float = 0.35) -> np.ndarray:
+    """A colour whose luma differs from ``bg`` by at least ``min_diff`` (when possible)."""
+    for _ in range(20):
+        c = rng.random(3).astype(np.float32)
+        if rng.random() < 0.5:  # bias to near-greys, most numbers are black, white or metal
+            c = np.full(3, c.mean(), np.float32) + rng.normal(0, 0.05, 3).astype(np.float32)
+        c = np.clip(c, 0, 1)
+        if abs(_luma(c) - _luma(bg)) >= min_diff:
+            return c
+    return np.full(3, 0.05 if _luma(bg) > 0.5 else 0.95, np.float32)
+
+
+def _plate_colors(rng: np.random.Generator) -> tuple[str, np.ndarray, np.ndarray]:
+    w = np.array([s[3] for s in _PLATE_SCHEMES])
+    name, plate, digit, _ = _PLATE_SCHEMES[int(rng.choice(len(w), p=w / w.sum()))]
+    if name == "random":
+        p = rng.random(3).astype(np.float32)
+        p = p.mean() + (p - p.mean()) * rng.uniform(0.2, 0.8)  # real plates are rarely neon
+        return name, p.astype(np.float32), _random_contrasting(rng, p)
+    p, d = _jitter_color(rng, _bgr(plate)), _jitter_color(rng, _bgr(digit))
+    if rng.random() < 0.12:  # inverted
+        p, d = d, p
+    return name, p, d
+
+
+def _paint_color(rng: np.random.Generator, wall: np.ndarray) -> np.ndarray:
+    """Digit colour for numbers painted or fixed straight onto the wall.
+
+    The colour's luma differs from the wall's median luma by at least 0.3, except in the
+    deliberately faint case (12%), where it differs by 0.15-0.3 (a darker or lighter shade of
+    the wall, as weathered painted numbers look).
+    """
+    lum = float(np.median(0.114 * wall[..., 0] + 0.587 * wall[..., 1] + 0.299 * wall[..., 2]))
+    if rng.random() < 0.12:
+        base = np.clip(wall.reshape(-1, 3).mean(0), 0.02, 1)
+        target = lum - rng.uniform(0.15, 0.3) if lum > 0.4 else lum + rng.uniform(0.15, 0.3)
+        return np.clip(base * (target / max(_luma(base), 0.02)), 0, 1).astype(np.float32)
+    dark = [(20, 20, 20), (40, 30, 25), (25, 40, 90), (30, 60, 35), (120, 30, 25), (70, 70, 70)]
+    light = [(240, 240, 240), (230, 220, 190), (210, 170, 80), (200, 200, 200)]
+    for _ in range(10):
+        choices = dark if lum > 0.45 else light
+        c = _jitter_color(rng, _bgr(choices[int(rng.integers(len(choices)))]), 0.04)
+        if abs(_luma(c) - lum) >= 0.3:
+            return c
+    return np.full(3, 0.05 if lum > 0.5 else 0.95, np.float32)
+
+
+# --------------------------------------------------------------------------- drawing helpers
+
+
+def _blend_mask(canvas: np.ndarray, mask: np.ndarray, x: int, y: int, color: np.ndarray | np.ndarray, alpha: float = 1.0) -> None:
+    """Alpha-blend a colour (``(3,)`` or a ``(h, w, 3)`` image) through ``mask`` at ``(x, y)``."""
+    H, W = canvas.shape[:2]
+    h, w = mask.shape
+    x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x1 >= x2 or y1 >= y2:
+        return
+    m = mask[y1 - y : y2 - y, x1 - x : x2 - x, None] * alpha
+    region = canvas[y1:y2, x1:x2]
+    c = color if np.ndim(color) == 1 else color[y1 - y : y2 - y, x1 - x : x2 - x]
+    region[:] = region * (1 - m) + c * m
+
+
+def _hull_points(mask: np.ndarray) -> np.ndarray:
+    """Convex hull of the ink pixels (mask >= 0.5) as ``(K, 2)`` float32 x, y pixel centres."""
+    ys, xs = np.nonzero(mask >= 0.5)
+    if len(xs) == 0:
+        ys, xs = np.nonzero(mask >= mask.max() * 0.5)
+    pts = np.stack([xs, ys], 1).astype(np.float32)
+    if len(pts) >= 3:
+        pts = cv2.convexHull(pts).reshape(-1, 2)
+    return pts
+
+
+def _shape_mask(shape: str, w: int, h: int, radius: float) -> np.ndarray:
+    """Filled plate shape of size ``w`` x ``h`` as float32 mask (antialiased)."""
+    m = np.zeros((h, w), np.uint8)
+    ss = 3
+    S = 1 << ss
+    if shape == "oval":
+        cv2.ellipse(m, (int(w * S / 2), int(h * S / 2)), (int(w * S / 2 - S), int(h * S / 2 - S)), 0, 0, 360, 255, -1, cv2.LINE_AA, ss)
+    elif shape == "rounded" and radius >= 1:
+        r = int(min(radius, w / 2 - 1, h / 2 - 1))
+        cv2.rectangle(m, (r, 0), (w - 1 - r, h - 1), 255, -1)
+        cv2.rectangle(m, (0, r), (w - 1, h - 1 - r), 255, -1)
+        for cx, cy in ((r, r), (w - 1 - r, r), (r, h - 1 - r), (w - 1 - r, h - 1 - r)):
+            cv2.circle(m, (cx, cy), r, 255, -1, cv2.LINE_AA)
+    elif shape == "chamfer":
+        c = int(min(radius, w / 3, h / 3))
+        pts = np.array([[c, 0], [w - 1 - c, 0], [w - 1, c], [w - 1, h - 1 - c], [w - 1 - c, h - 1],
+                        [c, h - 1], [0, h - 1 - c], [0, c]], np.int32)
+        cv2.fillPoly(m, [pts], 255, cv2.LINE_AA)
+    else:
+        m[:] = 255
+    return m.astype(np.float32) / 255.0
+
+
+# --------------------------------------------------------------------------- layout
+
+
+@dataclass
+class _Glyph:
+    mask: np.ndarray  # (h, w) float32 ink
+    x: int  # top-left in number coordinates
+    y: int
+
+
+def _layout(rng: np.random.Generator, masks: list[np.ndarray], gh: int, wobbly: bool) -> list[_Glyph]:
+    """Place glyphs left to right on a common baseline (bottom), with spacing and jitter."""
+    spacing = gh * (rng.uniform(-0.03, 0.12) if rng.random() < 0.7 else rng.uniform(0.12, 0.45))
+    stairs = gh * rng.uniform(-0.5, 0.5) if rng.random() < 0.03 else 0.0
+    out: list[_Glyph] = []
+    x = 0.0
+    for i, m in enumerate(masks):
+        h, w = m.shape
+        dy = rng.normal(0, 0.03 * gh) if wobbly else 0.0
+        y = gh - h + dy + stairs * i
+        out.append(_Glyph(m, int(round(x)), int(round(y))))
+        x += w + spacing + (rng.normal(0, 0.04 * gh) if wobbly else 0.0)
+        x = max(x, out[-1].x + 1.0 + 0.35 * w)  # never stack two digits on each other
+    return out
+
+
+def _union(boxes: np.ndarray) -> np.ndarray:
+    return np.array([boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()], np.float64)
+
+
+# --------------------------------------------------------------------------- the renderer
+
+
+def _sample_count(rng: np.random.Generator, cfg: SynthConfig) -> int:
+    w = np.asarray(cfg.digit_count_weights, np.float64)
+    return int(rng.choice(len(w), p=w / w.sum())) + 1
+
+
+def _sample_digits(rng: np.random.Generator, n: int) -> np.ndarray:
+    d = rng.integers(0, 10, n)
+    if n > 1 and d[0] == 0 and rng.random() < 0.95:  # house numbers rarely start with 0
+        d[0] = rng.integers(1, 10)
+    return d.astype(np.int64)
+
+
+def render_sample(
+    rng: np.random.Generator,
+    fonts: Sequence[Sequence[str]],
+    config: SynthConfig | None = None,
+    *,
+    digits: Sequence[int] | None = None,
+) -> SynthSample:
+    """Render one SVHN-like house-number image.
+
+    Args:
+        rng: the only source of randomness (same state -> same image).
+        fonts: font families from :func:`glyphs.font_families` (may be empty).
+        config: generator settings.
+        digits: force these digits (default: random 1-5 digits).
+
+    Returns:
+        A :class:`SynthSample`.
+    """
+    cfg = config or SynthConfig()
+    if digits is None:
+        digits_arr = _sample_digits(rng, _sample_count(rng, cfg))
+    else:
+        digits_arr = np.asarray(list(digits), np.int64)
+        if digits_arr.ndim != 1 or len(digits_arr) == 0 or digits_arr.min() < 0 or digits_arr.max() > 9:
+            raise ValueError(f"digits {list(digits)!r} must be 1 or more values in 0..9")
+    info: dict[str, str] = {}
+
+    # Output size and the digit height on the canvas.
+    lo, hi = cfg.height_range
+    out_h = int(np.clip(np.exp(rng.normal(np.log(cfg.height_median), 0.5)), lo, hi))
+    fill = rng.uniform(*cfg.digit_fill)
+    gh = int(np.clip(fill * out_h * rng.uniform(1.0, 1.6), 16, 96))
+
+    # Glyphs.
+    style = glyphs.make_style(rng, fonts, cfg.source_weights)
+    info["glyphs"] = style.source if style.source != "font" else style.font.rsplit("/", 1)[-1]
+    masks = [glyphs.render_glyph(style, int(d), gh, rng) for d in digits_arr]
+
+    # How the digits are drawn: on a plate, painted on the wall, or fixed to it (with shadow).
+    mode = "flat" if cfg.clean else str(rng.choice(["plate", "paint", "fixed"], p=[0.6, 0.22, 0.18]))
+    info["mode"] = mode
+    outline = (not cfg.clean) and rng.random() < 0.1
+    if outline:
+        k = max(3, int(gh * rng.uniform(0.06, 0.12)) | 1)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        # The outline is part of the digit as seen, so the box covers it.
+        cores = [np.pad(m, k) for m in masks]
+        ink_masks = [cv2.dilate(c, kernel) for c in cores]
+    else:
+        cores = list(masks)
+        ink_masks = list(masks)
+    laid = _layout(rng, ink_masks, gh, wobbly=style.source == "stroke" or mode == "paint")
+    hulls = [_hull_points(g.mask) + np.array([g.x, g.y], np.float32) for g in laid]
+    ink_boxes = np.array([[h[:, 0].min(), h[:, 1].min(), h[:, 0].max() + 1, h[:, 1].max() + 1] for h in hulls])
+    U = _union(ink_boxes)
+    uw, uh = U[2] - U[0], U[3] - U[1]
+
+    # Plate rectangle around the number (number coordinates).
+    if mode == "plate":
+        mx = gh * (rng.uniform(0.12, 0.6) if rng.random() < 0.8 else rng.uniform(0.6, 1.2))
+        my = gh * rng.uniform(0.08, 0.4)
+        plate = np.array([U[0] - mx, U[1] - my, U[2] + mx, U[3] + my])
+    else:
+        plate = U.copy()
+
+    # Framing: the part of the canvas that becomes the output image (SVHN-like crop).
+    crop_h = gh / fill
+    aspect = float(np.exp(rng.normal(np.log(cfg.aspect_median), 0.3)))
+    crop_w = max(aspect * crop_h, uw + 0.15 * crop_h)
+    cx = (U[0] + U[2]) / 2 + rng.uniform(-0.6, 0.6) * max(crop_w - uw, 0) / 2
+    cy = (U[1] + U[3]) / 2 + rng.uniform(-0.5, 0.5) * max(crop_h - uh, 0) / 2
+    out_w = int(round(out_h * crop_w / crop_h))
+    quad = np.array([[-crop_w / 2, -crop_h / 2], [crop_w / 2, -crop_h / 2],
+                     [crop_w / 2, crop_h / 2], [-crop_w / 2, crop_h / 2]], np.float64)
+    g = cfg.geometry
+    theta = np.radians(rng.normal(0, 4.0) if rng.random() < 0.85 else rng.uniform(-15, 15)) * g
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    quad = quad @ rot.T
+    # Perspective: one side taller than the other (yaw) or top wider than bottom (pitch),
+    # plus a little independent corner jitter.
+    yaw, pitch = rng.normal(0, 0.08) * g, rng.normal(0, 0.05) * g
+    quad[[1, 2], 1] *= 1 + yaw
+    quad[[0, 3], 1] *= 1 - yaw
+    quad[[0, 1], 0] *= 1 + pitch
+    quad[[2, 3], 0] *= 1 - pitch
+    quad += rng.normal(0, 0.025 * crop_h * g, quad.shape)
+    dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], np.float32)
+    # Zoom out (and re-centre) until every digit lies inside the image, as in SVHN.
+    centre = np.array([cx, cy])
+    ucentre = np.array([(U[0] + U[2]) / 2, (U[1] + U[3]) / 2])
+    ink = np.vstack(hulls).reshape(-1, 1, 2).astype(np.float64)
+    rel = quad
+    for _ in range(10):
+        quad = rel + centre
+        M = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+        p = cv2.perspectiveTransform(ink, M).reshape(-1, 2)
+        if p[:, 0].min() >= 0 and p[:, 1].min() >= 0 and p[:, 0].max() + 1 <= out_w and p[:, 1].max() + 1 <= out_h:
+            break
+        rel = rel * 1.12
+        centre = 0.7 * centre + 0.3 * ucentre
+
+    # The canvas covers the quad (and the plate, if it sticks out) plus a margin.
+    margin = 4
+    allpts = np.vstack([quad, plate.reshape(2, 2)])
+    ox, oy = np.floor(allpts.min(0)) - margin
+    cw, ch = (np.ceil(allpts.max(0)) + margin - np.array([ox, oy])).astype(int)
+    ox, oy = int(ox), int(oy)
+
+    # 1. Wall.
+    if cfg.clean:
+        wall_name = "flat"
+        bg = rng.uniform(0.0, 1.0, 3).astype(np.float32)
+        canvas = np.empty((ch, cw, 3), np.float32)
+        canvas[:] = bg
+    else:
+        wall_name, canvas = textures.random_wall(rng, ch, cw, gh)
+        keep = (plate[0] - ox - gh * 0.2, plate[1] - oy - gh * 0.2, plate[2] - ox + gh * 0.2, plate[3] - oy + gh * 0.2)
+        textures.add_clutter(rng, canvas, gh, keep)
+    info["wall"] = wall_name
+
+    # 2. Neighbouring characters cut off by the image edge (unlabelled, as in SVHN).
+    if not cfg.clean and rng.random() < 0.35:
+        _draw_neighbours(rng, canvas, style, gh, U, quad, M, ox, oy, out_w, out_h, mode)
+
+    # 3. Plate.
+    if mode == "plate":
+        plate_name, plate_col, digit_col = _plate_colors(rng)
+        info["plate"] = plate_name
+        _draw_plate(rng, canvas, plate - [ox, oy, ox, oy], plate_col, digit_col, gh)
+    elif mode == "flat":
+        digit_col = _random_contrasting(rng, canvas[0, 0], 0.4)
+    else:
+        px1, py1 = int(max(U[0] - ox, 0)), int(max(U[1] - oy, 0))
+        px2, py2 = int(min(U[2] - ox, cw)), int(min(U[3] - oy, ch))
+        digit_col = _paint_color(rng, canvas[py1:max(py2, py1 + 1), px1:max(px2, px1 + 1)])
+
+    # 4. Digits.
+    _draw_digits(rng, canvas, laid, cores, digit_col, outline, mode, gh, ox, oy)
+
+    # 5. Light on the wall plane.
+    if not cfg.clean:
+        degrade.lighting(rng, canvas, gh)
+
+    # 6. Warp to the output, pre-blurring when shrinking to limit aliasing.
+    Mc = M @ np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], np.float64)
+    shrink = float(np.linalg.norm(quad[3] - quad[0])) / out_h
+    if shrink > 1.3:
+        canvas = cv2.GaussianBlur(canvas, (0, 0), 0.45 * shrink)
+    out = cv2.warpPerspective(canvas, Mc, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+
+    # Boxes: hull points (number coordinates) through the same transform.
+    boxes = np.empty((len(hulls), 4), np.float32)
+    for i, h in enumerate(hulls):
+        p = cv2.perspectiveTransform(h.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
+        boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
+
+    # 7. Camera.
+    if not cfg.clean:
+        digit_h = float(np.median(boxes[:, 3] - boxes[:, 1]))
+        out = degrade.camera(rng, out, cfg.camera_strength, digit_h)
+    img = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if not cfg.clean:
+        img = degrade.jpeg(rng, img)
+    return SynthSample(image=img, boxes=boxes, digits=digits_arr, info=info)
+
+
+def _draw_plate(rng: np.random.Generator, canvas: np.ndarray, rect: np.ndarray, plate_col: np.ndarray,
+                digit_col: np.ndarray, gh: int) -> None:
+    x1, y1, x2, y2 = (int(round(v)) for v in rect)
+    w, h = x2 - x1, y2 - y1
+    if w < 3 or h < 3:
+        return
+    shape = str(rng.choice(["rect", "rounded", "oval", "chamfer"], p=[0.4, 0.38, 0.1, 0.12]))
+    if shape == "oval":  # an oval needs room for the digits inside
+        grow = 0.2
+        x1, x2 = int(x1 - w * grow / 2), int(x2 + w * grow / 2)
+        y1, y2 = int(y1 - h * grow / 2), int(y2 + h * grow / 2)
+        w, h = x2 - x1, y2 - y1
+    mask = _shape_mask(shape, w, h, min(w, h) * rng.uniform(0.08, 0.35))
+    # Relief: a darker, blurred copy offset down-right is the plate's edge and shadow.
+    if rng.random() < 0.6:
+        off = max(1, int(gh * rng.uniform(0.02, 0.1)))
+        sh = cv2.GaussianBlur(np.pad(mask, off + 2), (0, 0), max(0.5, off * 0.6))
+        _blend_mask(canvas, sh, x1 - 2, y1 - 2, np.zeros(3, np.float32), rng.uniform(0.3, 0.7))
+    # Body: flat enamel or metal with a sheen and a little noise.
+    body = np.empty((h, w, 3), np.float32)
+    body[:] = plate_col
+    gy = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None, None]
+    body *= 1.0 + rng.uniform(-0.2, 0.2) * gy
+    body += (textures.value_noise(rng, h, w, max(2.0, gh * 0.3)) * rng.uniform(0, 0.08))[:, :, None]
+    _blend_mask(canvas, mask, x1, y1, np.clip(body, 0, 1))
+    # Frame: a thick outer rim and/or a thin inner border in the digit colour.
+    if rng.random() < 0.25:
+        t = max(1, int(gh * rng.uniform(0.04, 0.12)))
+        rim_col = _jitter_color(rng, np.full(3, rng.choice([0.15, 0.75]), np.float32))
+        inner = _shape_mask(shape, max(w - 2 * t, 2), max(h - 2 * t, 2), min(w, h) * 0.15)
+        ring = mask.copy()
+        ring[t : t + inner.shape[0], t : t + inner.shape[1]] *= 1 - inner
+        _blend_mask(canvas, ring, x1, y1, rim_col)
+    if rng.random() < 0.4:
+        t = max(1, int(gh * rng.uniform(0.02, 0.06)))
+        ins = max(t + 1, int(min(w, h) * rng.uniform(0.05, 0.12)))
+        outer = _shape_mask(shape, max(w - 2 * ins, 3), max(h - 2 * ins, 3), min(w, h) * 0.15)
+        inner = np.zeros_like(outer)
+        ih, iw = outer.shape[0] - 2 * t, outer.shape[1] - 2 * t
+        if ih > 1 and iw > 1:
+            inner[t : t + ih, t : t + iw] = _shape_mask(shape, iw, ih, min(w, h) * 0.12)
+        _blend_mask(canvas, np.clip(outer - inner, 0, 1), x1 + ins, y1 + ins, digit_col)
+    if rng.random() < 0.2:  # screws
+        r = max(1, int(gh * 0.04))
+        for sx, sy in ((x1 + 2 * r + 1, (y1 + y2) // 2), (x2 - 2 * r - 1, (y1 + y2) // 2)):
+            cv2.circle(canvas, (sx, sy), r, tuple(float(v) for v in plate_col * 0.5), -1, cv2.LINE_AA)
+
+
+def _draw_digits(rng: np.random.Generator, canvas: np.ndarray, laid: list[_Glyph], cores: list[np.ndarray],
+                 color: np.ndarray, outline: bool, mode: str, gh: int, ox: int, oy: int) -> None:
+    outline_col = _random_contrasting(rng, color, 0.4) if outline else None
+    shadow = mode == "fixed" or (mode == "plate" and rng.random() < 0.15)
+    metallic = mode == "fixed" and rng.random() < 0.5
+    for g, core in zip(laid, cores):
+        x, y = g.x - ox, g.y - oy
+        if shadow:
+            off = max(1, int(gh * rng.uniform(0.02, 0.08)))
+            sh = cv2.GaussianBlur(np.pad(g.mask, 2), (0, 0), max(0.5, off * 0.7))
+            _blend_mask(canvas, sh, x + off - 2, y + off - 2, np.zeros(3, np.float32), rng.uniform(0.3, 0.6))
+        if outline:
+            _blend_mask(canvas, g.mask, x, y, outline_col)
+        h, w = core.shape
+        if metallic or mode == "paint":
+            fill = np.empty((h, w, 3), np.float32)
+            fill[:] = color
+            if metallic:  # a vertical sheen across the glyph
+                fill *= (1.0 + 0.35 * np.cos(np.linspace(0, rng.uniform(2, 5), h, dtype=np.float32)))[:, None, None]
+            else:  # paint lets the wall texture through
+                fill *= (1.0 + 0.25 * textures.value_noise(rng, h, w, max(2.0, gh * 0.15)))[:, :, None]
+            alpha = 1.0 if metallic else rng.uniform(0.75, 1.0)
+            _blend_mask(canvas, core, x, y, np.clip(fill, 0, 1), alpha)
+        else:
+            _blend_mask(canvas, core, x, y, color)
+
+
+def _draw_neighbours(rng: np.random.Generator, canvas: np.ndarray, style: glyphs.GlyphStyle, gh: int, U: np.ndarray,
+                     quad: np.ndarray, M: np.ndarray, ox: int, oy: int, out_w: int, out_h: int, mode: str) -> None:
+    """Characters of a neighbouring sign or number, placed across the left or right image edge.
+
+    Each is drawn only if at most 65% of its box ends up inside the image, so no unlabelled
+    but fully visible digit is added.
+    """
+    left = rng.random() < 0.5
+    edge = quad[[0, 3]] if left else quad[[1, 2]]
+    ex = float(edge[:, 0].mean())
+    chars: list[str] = [str(int(rng.integers(0, 10)))]
+    if style.can_draw_letters and rng.random() < 0.4:
+        chars = [str(rng.choice(list("ABCDEFGHKLMNPRSTabcdeh")))]
+    col = _random_contrasting(rng, canvas[canvas.shape[0] // 2, 0 if left else -1], 0.3)
+    for ch in chars:
+        try:
+            m = glyphs.render_glyph(style, ch if not ch.isdigit() else int(ch), int(gh * rng.uniform(0.7, 1.2)), rng)
+        except (ValueError, KeyError):
+            return
+        h, w = m.shape
+        frac = rng.uniform(0.35, 0.75)  # part of the glyph outside the image
+        x = ex - w * frac if not left else ex - w * (1 - frac)
+        y = (U[1] + U[3]) / 2 - h / 2 + rng.normal(0, 0.3 * gh)
+        hull = _hull_points(m) + np.array([x, y], np.float32)
+        p = cv2.perspectiveTransform(hull.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
+        bx1, by1, bx2, by2 = p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()
+        area = max((bx2 - bx1) * (by2 - by1), 1e-6)
+        ix = max(0.0, min(bx2, out_w) - max(bx1, 0)) * max(0.0, min(by2, out_h) - max(by1, 0))
+        if ix / area > 0.65:
+            continue
+        _blend_mask(canvas, m, int(round(x - ox)), int(round(y - oy)), col)
