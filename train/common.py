@@ -1,0 +1,417 @@
+"""Plumbing shared by the training and evaluation recipes.
+
+Seeding, device choice, distributed setup (torchrun), mixed precision, progress bars, logging,
+index-range filters and checkpoint-and-resume helpers live here so that ``train/classifier.py``
+and ``train/detector.py`` read top to bottom as recipes.
+
+A training checkpoint is an ordinary ``recognizer.models`` checkpoint (it rebuilds its own
+model) whose ``extra`` dict carries what resuming needs: ``epoch`` (epochs completed),
+``step`` (optimizer steps taken), ``best_metric``, and the optimizer, scheduler and AMP scaler
+state dicts.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import shlex
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class UsageError(Exception):
+    """Bad user input (a missing file, a malformed option): printed as one line, exit code 2."""
+
+
+class TrainingError(Exception):
+    """Training cannot go on (a non-finite loss, say): printed as one line, exit code 1."""
+
+
+# --------------------------------------------------------------------------- seeding, devices
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """DataLoader worker init: give each worker's numpy/random generators a distinct seed.
+
+    torch seeds each worker's torch generator itself; numpy and ``random`` are derived from it
+    so augmentation differs between workers and epochs but repeats for a fixed ``--seed``.
+    """
+    seed = torch.initial_seed() % (2**32)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def choose_device(name: str | None = "auto", local_rank: int | None = None) -> torch.device:
+    """Resolve a ``--device`` value.
+
+    Args:
+        name: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
+            or ``"mps"``.
+        local_rank: under torchrun, the process's GPU index; ``"auto"``/``"cuda"`` then mean
+            ``cuda:local_rank``.
+
+    Raises:
+        UsageError: for an unknown name or a device that is not available.
+    """
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UsageError(f"--device {name!r} is not a device; expected auto, cpu, cuda, cuda:N or mps") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {name!r}: CUDA is not available here; use --device cpu")
+        if device.index is None:
+            device = torch.device("cuda", local_rank or 0)
+        if device.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"--device {name!r}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
+    elif device.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise UsageError(f"--device {name!r}: MPS is not available here; use --device cpu")
+    elif device.type != "cpu":
+        raise UsageError(f"--device {name!r} is not supported; expected auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process stands in a (possibly one-process) job.
+
+    Attributes:
+        rank: global rank, 0 when not distributed.
+        world_size: number of processes, 1 when not distributed.
+        local_rank: rank on this node (the GPU index under torchrun).
+        distributed: True when a process group was initialised.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    distributed: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process (rank 0) logs, draws progress bars and writes files."""
+        return self.rank == 0
+
+
+def env_dist_info() -> DistInfo:
+    """Read torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` without initialising anything."""
+    try:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError as exc:
+        raise UsageError(f"RANK/WORLD_SIZE/LOCAL_RANK must be integers: {exc}") from exc
+    return DistInfo(rank=rank, world_size=world, local_rank=local, distributed=world > 1)
+
+
+def init_distributed(backend: str | None, device_type: str) -> DistInfo:
+    """Initialise the process group when launched by torchrun with more than one process.
+
+    Args:
+        backend: ``"nccl"``, ``"gloo"`` or None/``"auto"`` (nccl on CUDA, else gloo).
+        device_type: ``"cuda"`` or ``"cpu"`` (the device this process trains on).
+
+    Returns:
+        The process's :class:`DistInfo` (``distributed`` False for a plain single process).
+    """
+    info = env_dist_info()
+    if not info.distributed:
+        return info
+    import torch.distributed as dist
+
+    if backend in (None, "", "auto"):
+        backend = "nccl" if device_type == "cuda" else "gloo"
+    if backend == "nccl" and device_type != "cuda":
+        raise UsageError("--dist-backend nccl needs CUDA devices; use --dist-backend gloo on CPU")
+    if device_type == "cuda":
+        torch.cuda.set_device(info.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+    return info
+
+
+def cleanup_distributed(info: DistInfo) -> None:
+    """Tear down the process group (a no-op for a single process)."""
+    if info.distributed:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every process (a no-op for a single process)."""
+    if info.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# --------------------------------------------------------------------------- logging, progress
+
+
+def setup_logging(verbose: bool = False, rank: int = 0) -> None:
+    """Configure root logging for a recipe: INFO on rank 0, WARNING elsewhere."""
+    level = logging.DEBUG if verbose else logging.INFO
+    if rank != 0:
+        level = logging.WARNING
+    logging.basicConfig(
+        level=level,
+        format=f"%(asctime)s [rank {rank}] %(levelname)s %(name)s: %(message)s"
+        if rank
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        force=True,
+    )
+
+
+def progress(iterable: Iterable[T], *, desc: str, enabled: bool = True, total: int | None = None) -> Iterable[T]:
+    """Wrap ``iterable`` in a tqdm bar on stderr when ``enabled`` (rank 0), else return it as is."""
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is a dependency, but a bar is never worth a crash
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, dynamic_ncols=True, leave=False, file=sys.stderr)
+
+
+def command_line(argv: Sequence[str] | None) -> str:
+    """The command that ran, as a shell-quoted string for checkpoint metadata."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return " ".join(shlex.quote(a) for a in [prog, *args])
+
+
+# --------------------------------------------------------------------------- mixed precision
+
+
+def amp_enabled(requested: str, device: torch.device) -> bool:
+    """Resolve ``--amp auto|on|off``: auto means on for CUDA only (CPU autocast is slow)."""
+    if requested == "auto":
+        return device.type == "cuda"
+    if requested == "on":
+        if device.type != "cuda":
+            raise UsageError(f"--amp on needs a CUDA device, got {device}; use --amp auto or off")
+        return True
+    if requested == "off":
+        return False
+    raise UsageError(f"--amp {requested!r} is not valid; expected auto, on or off")
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    """An autocast context for ``device`` (float16 on CUDA), or a null context when disabled."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.float16)
+
+
+def make_grad_scaler(enabled: bool) -> torch.amp.GradScaler:
+    """A CUDA GradScaler (disabled scalers pass losses through unchanged)."""
+    return torch.amp.GradScaler("cuda", enabled=enabled)
+
+
+# --------------------------------------------------------------------------- index ranges
+
+
+def parse_ranges(text: str) -> list[tuple[int, int | None]]:
+    """Parse an inclusive index filter such as ``"1-128,257-"`` or ``"129-256"`` or ``"7"``.
+
+    Returns:
+        A list of ``(low, high)`` pairs, ``high`` None for an open end.
+
+    Raises:
+        UsageError: naming the bad part and the expected form.
+    """
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise UsageError(f"index filter {text!r} is empty; expected e.g. 1-128,257-")
+    out: list[tuple[int, int | None]] = []
+    for part in parts:
+        try:
+            if "-" in part:
+                lo_s, hi_s = part.split("-", 1)
+                lo = int(lo_s) if lo_s.strip() else 0
+                hi = int(hi_s) if hi_s.strip() else None
+            else:
+                lo = hi = int(part)
+        except ValueError as exc:
+            raise UsageError(
+                f"index filter part {part!r} of {text!r} is not a number or range; expected e.g. 1-128,257-"
+            ) from exc
+        if hi is not None and hi < lo:
+            raise UsageError(f"index filter part {part!r} of {text!r} ends before it starts")
+        out.append((lo, hi))
+    return out
+
+
+def in_ranges(value: int, ranges: Sequence[tuple[int, int | None]]) -> bool:
+    """True when ``value`` falls in any inclusive ``(low, high)`` pair of :func:`parse_ranges`."""
+    return any(value >= lo and (hi is None or value <= hi) for lo, hi in ranges)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _models() -> Any:
+    """Import ``recognizer.models`` lazily, so ``--help`` works even before it exists."""
+    try:
+        import recognizer.models as models
+    except ImportError as exc:  # pragma: no cover - only while the package is incomplete
+        raise UsageError(f"recognizer.models is not importable: {exc}") from exc
+    return models
+
+
+def save_training_checkpoint(
+    path: Path,
+    model: torch.nn.Module,
+    *,
+    metadata: dict[str, Any],
+    epoch: int,
+    step: int,
+    best_metric: float | None,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> Path:
+    """Write a self-describing checkpoint with resume state, atomically.
+
+    Args:
+        path: destination file.
+        model: the bare model (unwrap DDP first).
+        metadata: JSON-able training facts (data specs, epochs, metrics, command line).
+        epoch: epochs completed.
+        step: optimizer steps taken.
+        best_metric: best validation metric so far (None before any validation).
+        optimizer, scheduler, scaler: their state dicts are stored for ``--resume``.
+    """
+    models = _models()
+    extra: dict[str, Any] = {"epoch": int(epoch), "step": int(step)}
+    extra["best_metric"] = None if best_metric is None else float(best_metric)
+    if optimizer is not None:
+        extra["optimizer"] = optimizer.state_dict()
+    if scheduler is not None:
+        extra["scheduler"] = scheduler.state_dict()
+    if scaler is not None and scaler.is_enabled():
+        extra["scaler"] = scaler.state_dict()
+    # save_checkpoint writes a temporary file and renames it: an interrupted save never
+    # destroys the previous last.pt/best.pt.
+    return Path(models.save_checkpoint(path, model, metadata=metadata, extra=extra))
+
+
+def load_model_checkpoint(path: str | Path, kind: str, option: str) -> Any:
+    """Load a checkpoint for ``--init``/``--resume``/evaluation, as a one-line UsageError on failure.
+
+    Args:
+        path: checkpoint file.
+        kind: ``"classifier"`` or ``"detector"``.
+        option: the command-line option that named the file (for the message).
+
+    Returns:
+        ``recognizer.models.Checkpoint``.
+    """
+    models = _models()
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{option} {str(path)!r}: no such file")
+    try:
+        return models.load_checkpoint(p, kind=kind, map_location="cpu")
+    except models.CheckpointError as exc:
+        raise UsageError(f"{option}: {exc}") from exc
+
+
+def restore_training_state(
+    extra: dict[str, Any],
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    scaler: torch.amp.GradScaler | None = None,
+    source: str = "checkpoint",
+) -> tuple[int, int, float | None]:
+    """Load optimizer/scheduler/scaler state saved by :func:`save_training_checkpoint`.
+
+    Returns:
+        ``(epochs_completed, steps_taken, best_metric)``.
+
+    Raises:
+        UsageError: when the checkpoint lacks resume state (a shipped weights file, say).
+    """
+    extra = dict(extra or {})
+    if "epoch" not in extra or (optimizer is not None and "optimizer" not in extra):
+        raise UsageError(
+            f"--resume {source}: the file has no training state (epoch/optimizer); "
+            "use --init to start from its weights instead"
+        )
+    if optimizer is not None:
+        try:
+            optimizer.load_state_dict(extra["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise UsageError(f"--resume {source}: optimizer state does not match this run: {exc}") from exc
+    if scheduler is not None and extra.get("scheduler") is not None:
+        scheduler.load_state_dict(extra["scheduler"])
+    if scaler is not None and scaler.is_enabled() and extra.get("scaler") is not None:
+        scaler.load_state_dict(extra["scaler"])
+    best = extra.get("best_metric")
+    return int(extra["epoch"]), int(extra.get("step", 0)), None if best is None else float(best)
+
+
+class Stopwatch:
+    """Wall time since creation, in seconds (for checkpoint metadata)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def run_main(fn: Any, argv: Sequence[str] | None, prog: str) -> int:
+    """Call a recipe body, turning UsageError (exit 2) and TrainingError (exit 1) into one line.
+
+    ``KeyboardInterrupt`` exits with 130 (the checkpoints already written stay).
+    """
+    try:
+        return int(fn(argv) or 0)
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def chunks(seq: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of ``seq`` of at most ``size`` items."""
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
