@@ -1,0 +1,1 @@
+"""Utilities run by hand from a checkout (download SVHN, ...)."""
