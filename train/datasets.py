@@ -1,0 +1,553 @@
+"""Datasets over SVHN-format data: whole images for the detector, 32x32 crops for the classifier.
+
+All conversion and cropping goes through :mod:`recognizer.preprocess`, so training sees exactly
+what inference sees: detector images are ``frame_to_tensor`` output (RGB float in [0, 1]),
+classifier crops are cut by ``crop_digits`` and normalised by ``crops_to_tensor``.
+
+An SVHN-format folder ("split") holds ``digitStruct.mat`` (SVHN's format 1) or ``labels.json``
+(the project's plain-text equivalent) plus the images they name, relative to the folder.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from recognizer.labels import DETECTOR_DIGIT, svhn_to_digits
+from recognizer.preprocess import crop_digits, crops_to_tensor, frame_to_tensor
+from train.svhn import SVHNImage, read_32x32_mat, read_digitstruct, read_labels_json
+
+log = logging.getLogger(__name__)
+
+DetectionTransform = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""``(image (H, W, 3) uint8 BGR, boxes (N, 4) float32 xyxy) -> (image, boxes)``, same N."""
+
+CropAugment = Callable[[np.ndarray], np.ndarray]
+"""``(crop (32, 32, 3) uint8 RGB) -> crop (32, 32, 3) uint8 RGB``."""
+
+MIN_BOX_SIDE = 1.0
+"""Boxes thinner than this many pixels after clipping are dropped from detector targets
+(Faster R-CNN rejects degenerate boxes; SVHN has a few at the image border)."""
+
+
+class DatasetError(ValueError):
+    """A split or crop source is unusable as a whole (empty, unknown layout, all images bad)."""
+
+
+# --------------------------------------------------------------------------- splits
+
+
+@dataclass(frozen=True)
+class Split:
+    """The annotations of an SVHN-format folder.
+
+    Attributes:
+        records: one :class:`SVHNImage` per listed image, in file order.
+        image_root: folder the record names are relative to.
+        annotation_file: the ``digitStruct.mat`` or ``labels.json`` read.
+    """
+
+    records: list[SVHNImage]
+    image_root: Path
+    annotation_file: Path
+
+
+def load_split(root: str | os.PathLike, *, cache: bool = True, workers: int = 1) -> Split:
+    """Read the annotations of an SVHN-format folder.
+
+    Args:
+        root: a folder with ``digitStruct.mat`` or ``labels.json`` (the former wins), or the
+            annotation file itself.
+        cache: let :func:`train.svhn.read_digitstruct` cache the parsed file.
+        workers: processes for parsing an uncached ``digitStruct.mat``.
+
+    Raises:
+        DatasetError: no such folder or no annotation file in it.
+        train.svhn.SVHNFormatError: an annotation file that cannot be read.
+    """
+    root = Path(root)
+    if root.is_file():
+        annotation = root
+    elif root.is_dir():
+        candidates = [root / "digitStruct.mat", root / "labels.json"]
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise DatasetError(
+                f"{root}: has neither digitStruct.mat nor labels.json; expected an SVHN split folder "
+                "(e.g. the train/ folder of train.tar.gz)"
+            )
+        annotation = found[0]
+    else:
+        raise DatasetError(f"{root}: no such file or folder; expected an SVHN split folder")
+    if annotation.suffix.lower() == ".json":
+        records = read_labels_json(annotation)
+    else:
+        records = read_digitstruct(annotation, cache=cache, workers=workers)
+    return Split(records, annotation.parent, annotation)
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray | None, str | None]:
+    """Read an image file as ``(H, W, 3)`` uint8 BGR.
+
+    Returns:
+        ``(image, None)``, or ``(None, "missing")`` / ``(None, "unreadable image")``.
+    """
+    path = Path(path)
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)  # imdecode: also non-ASCII paths
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None, "missing"
+    except OSError:
+        return None, "unreadable image"
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        return None, "unreadable image"
+    return image, None
+
+
+def image_number(name: str) -> int | None:
+    """The number of an SVHN image name (``"train/129.png"`` -> 129); None when it has none."""
+    stem = Path(name).stem
+    return int(stem) if stem.isdigit() else None
+
+
+def _select(records: Sequence[SVHNImage], indices: Iterable[int] | None, names: Iterable[str] | None, where: Path) -> list[int]:
+    """Positions in ``records`` chosen by ``indices`` and/or ``names`` (all when both are None)."""
+    chosen = list(range(len(records)))
+    if indices is not None:
+        idx = [int(i) for i in indices]
+        bad = [i for i in idx if not 0 <= i < len(records)]
+        if bad:
+            raise DatasetError(f"{where}: image index {bad[0]} out of range; expected 0..{len(records) - 1}")
+        chosen = idx
+    if names is not None:
+        by_name: dict[str, int] = {}
+        for i, r in enumerate(records):
+            by_name.setdefault(r.name, i)
+            by_name.setdefault(Path(r.name).name, i)
+        wanted = list(names)
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            example = f" (names look like {records[0].name!r})" if records else ""
+            raise DatasetError(f"{where}: image {missing[0]!r} is not in the annotations{example}")
+        allowed = set(chosen)
+        chosen = [by_name[n] for n in wanted if by_name[n] in allowed]
+    return chosen
+
+
+# --------------------------------------------------------------------------- detection
+
+
+class DetectionDataset(Dataset):
+    """Whole images and their digit boxes, for the detector.
+
+    Items are ``(image, target)``: ``image`` a ``(3, H, W)`` float32 RGB tensor in [0, 1]
+    (:func:`recognizer.preprocess.frame_to_tensor`); ``target`` a dict with ``"boxes"``
+    ``(N, 4)`` float32 xyxy clipped to the image (boxes thinner than 1 px dropped),
+    ``"labels"`` ``(N,)`` int64 all 1 (detector class "digit"), ``"digits"`` ``(N,)`` int64
+    0..9 and ``"image_id"`` (int, the image's position in the annotation file).
+
+    Images listed but absent are skipped at construction; images that cannot be decoded are
+    skipped when first met (the next image is served in their place, so ``target["image_id"]``
+    tells which one came back). Both are logged and listed in :attr:`skipped`. Pass
+    ``verify=True`` to decode everything up front so indices and :attr:`records` stay aligned.
+
+    Attributes:
+        records: the :class:`SVHNImage` of each index (unclipped boxes, for evaluation).
+        image_ids: position of each index in the annotation file.
+        skipped: ``(name, reason)`` of every image left out.
+        split: the annotations read (all images, also unselected ones).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        *,
+        transforms: DetectionTransform | None = None,
+        indices: Iterable[int] | None = None,
+        names: Iterable[str] | None = None,
+        verify: bool = False,
+        cache: bool = True,
+        workers: int = 1,
+    ) -> None:
+        """Open a split.
+
+        Args:
+            root: SVHN-format folder (``digitStruct.mat`` or ``labels.json`` + images), or the
+                annotation file.
+            transforms: optional augmentation on uint8 BGR images and xyxy boxes.
+            indices: use only these positions of the annotation file.
+            names: use only these images (``"5.png"``, or ``"train/5.png"`` for labels.json).
+            verify: decode every image now and skip the corrupt ones.
+            cache: cache the parsed ``digitStruct.mat``.
+            workers: processes for parsing an uncached ``digitStruct.mat``.
+
+        Raises:
+            DatasetError: no annotations, an empty split or selection, or no image usable.
+            train.svhn.SVHNFormatError: unreadable annotations.
+        """
+        self.split = load_split(root, cache=cache, workers=workers)
+        self.root = self.split.image_root
+        self.transforms = transforms
+        where = self.split.annotation_file
+        if not self.split.records:
+            raise DatasetError(f"{where}: the split lists no images")
+        chosen = _select(self.split.records, indices, names, where)
+        if not chosen:
+            raise DatasetError(f"{where}: the selection matches none of its {len(self.split.records)} images")
+        self.skipped: list[tuple[str, str]] = []
+        kept: list[int] = []
+        for i in chosen:
+            record = self.split.records[i]
+            path = self.root / record.name
+            reason = None
+            if verify:
+                _, reason = read_image(path)
+            elif not path.is_file():
+                reason = "missing"
+            if reason is None:
+                kept.append(i)
+            else:
+                self.skipped.append((record.name, reason))
+        if self.skipped:
+            first = ", ".join(f"{n} ({r})" for n, r in self.skipped[:3])
+            log.warning("%s: skipping %d of %d images: %s%s", where, len(self.skipped), len(chosen), first,
+                        " ..." if len(self.skipped) > 3 else "")
+        if not kept:
+            raise DatasetError(
+                f"{where}: none of the {len(chosen)} selected images can be read "
+                f"(first: {self.skipped[0][0]}, {self.skipped[0][1]}); are the images next to the annotations?"
+            )
+        self.image_ids: list[int] = kept
+        self.records: list[SVHNImage] = [self.split.records[i] for i in kept]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def image_path(self, index: int) -> Path:
+        """Path of image ``index``."""
+        return self.root / self.records[index].name
+
+    def load_image(self, index: int) -> np.ndarray:
+        """Image ``index`` as ``(H, W, 3)`` uint8 BGR.
+
+        Raises:
+            DatasetError: the file is missing or cannot be decoded.
+        """
+        image, reason = read_image(self.image_path(index))
+        if image is None:
+            raise DatasetError(f"{self.image_path(index)}: {reason}")
+        return image
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        n = len(self.records)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} images")
+        index %= n
+        for attempt in range(n):
+            i = (index + attempt) % n
+            image, reason = read_image(self.image_path(i))
+            if image is not None:
+                return self._item(i, image)
+            name = self.records[i].name
+            if (name, reason) not in self.skipped:
+                self.skipped.append((name, str(reason)))
+                log.warning("%s: skipping %s (%s)", self.split.annotation_file, name, reason)
+        raise DatasetError(f"{self.split.annotation_file}: no image of the split can be read")
+
+    def _item(self, i: int, image_bgr: np.ndarray) -> tuple[torch.Tensor, dict[str, Any]]:
+        record = self.records[i]
+        boxes = record.xyxy
+        if self.transforms is not None:
+            image_bgr, new_boxes = self.transforms(image_bgr, boxes)
+            new_boxes = np.asarray(new_boxes, dtype=np.float32).reshape(-1, 4)
+            if len(new_boxes) != len(boxes):
+                raise ValueError(
+                    f"transforms returned {len(new_boxes)} boxes for {len(boxes)}; expected the same boxes, moved"
+                )
+            boxes = new_boxes
+        h, w = image_bgr.shape[:2]
+        boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
+        keep = ((boxes[:, 2] - boxes[:, 0]) >= MIN_BOX_SIDE) & ((boxes[:, 3] - boxes[:, 1]) >= MIN_BOX_SIDE)
+        digits = record.digits[keep]
+        target = {
+            "boxes": torch.from_numpy(np.ascontiguousarray(boxes[keep])).reshape(-1, 4),
+            "labels": torch.full((len(digits),), DETECTOR_DIGIT, dtype=torch.int64),
+            "digits": torch.from_numpy(np.array(digits, dtype=np.int64)),
+            "image_id": int(self.image_ids[i]),
+        }
+        return frame_to_tensor(image_bgr), target
+
+
+def detection_collate(batch: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
+    """Collate detection items into ``(list of images, list of targets)`` (sizes differ)."""
+    images = [item[0] for item in batch]
+    targets = [item[1] for item in batch]
+    return images, targets
+
+
+# --------------------------------------------------------------------------- crops
+
+
+def _digit_folders(root: Path) -> list[tuple[int, Path]]:
+    return [(d, root / str(d)) for d in range(10) if (root / str(d)).is_dir()]
+
+
+class CropDataset(Dataset):
+    """32x32 digit crops and their digits, for the classifier.
+
+    Items are ``(crop, label)``: ``crop`` a ``(3, 32, 32)`` float32 tensor normalised by
+    :func:`recognizer.preprocess.crops_to_tensor` (after the optional ``augment`` on the
+    uint8 crop), ``label`` an int 0..9.
+
+    Attributes:
+        images: ``(N, 32, 32, 3)`` uint8 RGB.
+        labels: ``(N,)`` int64 digits 0..9.
+        source_image: ``(N,)`` int64 SVHN image number each crop came from (-1 unknown), or
+            None when the source does not say.
+        skipped: ``(file, reason)`` of inputs left out.
+        augment: optional callable on ``(32, 32, 3)`` uint8 RGB crops.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        augment: CropAugment | None = None,
+        source_image: np.ndarray | None = None,
+        skipped: Sequence[tuple[str, str]] = (),
+        description: str = "crops",
+    ) -> None:
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or images.dtype != np.uint8:
+            raise DatasetError(f"{description}: images have shape {images.shape} dtype {images.dtype}; expected (N, 32, 32, 3) uint8")
+        try:
+            labels = svhn_to_digits(np.asarray(labels))
+        except ValueError as exc:
+            raise DatasetError(f"{description}: {exc}") from None
+        if len(labels) != len(images):
+            raise DatasetError(f"{description}: {len(images)} crops but {len(labels)} labels; expected one per crop")
+        if source_image is not None:
+            source_image = np.asarray(source_image, dtype=np.int64).reshape(-1)
+            if len(source_image) != len(images):
+                raise DatasetError(f"{description}: source_image has {len(source_image)} entries for {len(images)} crops")
+        self.images = images
+        self.labels = labels
+        self.source_image = source_image
+        self.augment = augment
+        self.skipped = list(skipped)
+        self.description = description
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        crop = self.images[index]
+        if self.augment is not None:
+            crop = np.asarray(self.augment(crop))
+            if crop.shape != (32, 32, 3) or crop.dtype != np.uint8:
+                raise ValueError(f"augment returned {crop.shape} {crop.dtype}; expected (32, 32, 3) uint8")
+        return crops_to_tensor(crop[None])[0], int(self.labels[index])
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> CropDataset:
+        """A new dataset of the crops at ``indices`` (or a boolean mask)."""
+        idx = np.asarray(indices)
+        if idx.dtype == bool and len(idx) != len(self):
+            raise DatasetError(f"{self.description}: mask of {len(idx)} for {len(self)} crops")
+        src = None if self.source_image is None else self.source_image[idx]
+        return CropDataset(self.images[idx], self.labels[idx], augment=self.augment, source_image=src,
+                           description=self.description)
+
+    @classmethod
+    def concat(cls, *datasets: CropDataset, augment: CropAugment | None = None) -> CropDataset:
+        """All crops of ``datasets`` in order (``source_image`` kept only when all have it)."""
+        if not datasets:
+            raise DatasetError("concat: no crop datasets given")
+        sources = [d.source_image for d in datasets]
+        src = None if any(s is None for s in sources) else np.concatenate(sources)  # type: ignore[arg-type]
+        return cls(
+            np.concatenate([d.images for d in datasets]),
+            np.concatenate([d.labels for d in datasets]),
+            augment=augment if augment is not None else datasets[0].augment,
+            source_image=src,
+            skipped=[s for d in datasets for s in d.skipped],
+            description=" + ".join(d.description for d in datasets),
+        )
+
+    # ------------------------------------------------------------------ constructors
+
+    @classmethod
+    def from_folder(cls, root: str | os.PathLike, *, augment: CropAugment | None = None) -> CropDataset:
+        """Crops laid out as ``root/<digit>/*.png`` (``SVHN_crops/train`` of ``train.prepare``).
+
+        Images that are not 32x32 are resized by :func:`recognizer.preprocess.crop_digits`;
+        unreadable files are skipped (logged, in :attr:`skipped`).
+
+        Raises:
+            DatasetError: no digit folders, or no readable crop in them.
+        """
+        root = Path(root)
+        folders = _digit_folders(root)
+        if not folders:
+            splits = [p.name for p in sorted(root.iterdir()) if p.is_dir() and _digit_folders(p)] if root.is_dir() else []
+            hint = f"; did you mean {root / splits[0]}?" if splits else ""
+            raise DatasetError(f"{root}: no digit folders 0..9; expected {root}/<digit>/*.png{hint}")
+        images: list[np.ndarray] = []
+        labels: list[int] = []
+        sources: list[int] = []
+        skipped: list[tuple[str, str]] = []
+        for digit, folder in folders:
+            for file in sorted(folder.iterdir()):
+                if file.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+                    continue
+                image, reason = read_image(file)
+                if image is None:
+                    skipped.append((str(file), str(reason)))
+                    continue
+                h, w = image.shape[:2]
+                # crop_digits on the whole image: the project's one BGR->RGB and resize path.
+                images.append(crop_digits(image, np.array([[0, 0, w, h]], np.float32), square=False)[0])
+                labels.append(digit)
+                stem = file.stem.split("_")[0]
+                sources.append(int(stem) if stem.isdigit() else -1)
+        if skipped:
+            log.warning("%s: skipped %d unreadable crop files (first: %s)", root, len(skipped), skipped[0][0])
+        if not images:
+            raise DatasetError(f"{root}: no readable crop images in its digit folders")
+        return cls(np.stack(images), np.asarray(labels), augment=augment, source_image=np.asarray(sources),
+                   skipped=skipped, description=str(root))
+
+    @classmethod
+    def from_mat(cls, path: str | os.PathLike, *, augment: CropAugment | None = None) -> CropDataset:
+        """SVHN's format-2 file (``train_32x32.mat``); raw label 10 becomes 0."""
+        X, digits = read_32x32_mat(path)
+        if len(X) == 0:
+            raise DatasetError(f"{path}: holds no crops")
+        return cls(X, digits, augment=augment, description=str(path))
+
+    @classmethod
+    def from_npz(
+        cls, path: str | os.PathLike, *, indices: Sequence[int] | np.ndarray | None = None, augment: CropAugment | None = None
+    ) -> CropDataset:
+        """An ``.npz`` with ``X`` ``(N, 32, 32, 3)`` uint8 RGB and ``y`` ``(N,)`` digits (10 allowed),
+        optionally ``source_image`` (as ``data/svhn_real/crops/train_crops_1083.npz``).
+
+        Args:
+            path: the file.
+            indices: keep only these crops (positions or a boolean mask).
+            augment: optional crop augmentation.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if "X" not in z or "y" not in z:
+                    raise DatasetError(f"{path}: arrays {sorted(z.files)}; expected X (N, 32, 32, 3) and y (N,)")
+                X, y = z["X"], z["y"]
+                src = z["source_image"] if "source_image" in z else None
+        except DatasetError:
+            raise
+        except FileNotFoundError:
+            raise DatasetError(f"{path}: no such file") from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise DatasetError(f"{path}: not a readable .npz ({' '.join(str(exc).split())[:200]})") from None
+        ds = cls(X, np.asarray(y).reshape(-1), augment=augment, source_image=src, description=str(path))
+        if indices is not None:
+            ds = ds.subset(indices)
+        if len(ds) == 0:
+            raise DatasetError(f"{path}: no crops selected")
+        return ds
+
+    @classmethod
+    def from_svhn_dir(
+        cls,
+        root: str | os.PathLike,
+        *,
+        pad: float = 0.0,
+        indices: Iterable[int] | None = None,
+        names: Iterable[str] | None = None,
+        augment: CropAugment | None = None,
+    ) -> CropDataset:
+        """Crop every digit of an SVHN-format folder with :func:`recognizer.preprocess.crop_digits`.
+
+        Args:
+            root: folder with ``digitStruct.mat`` or ``labels.json`` + images (or the file).
+            pad: margin fraction around the square digit window (0 = SVHN's 32x32 framing).
+            indices: use only these positions of the annotation file.
+            names: use only these images.
+            augment: optional crop augmentation.
+
+        Raises:
+            DatasetError: empty split, or no readable image.
+        """
+        split = load_split(root)
+        where = split.annotation_file
+        if not split.records:
+            raise DatasetError(f"{where}: the split lists no images")
+        chosen = _select(split.records, indices, names, where)
+        crops: list[np.ndarray] = []
+        labels: list[np.ndarray] = []
+        sources: list[np.ndarray] = []
+        skipped: list[tuple[str, str]] = []
+        for i in chosen:
+            record = split.records[i]
+            if len(record) == 0:
+                continue
+            image, reason = read_image(split.image_root / record.name)
+            if image is None:
+                skipped.append((record.name, str(reason)))
+                continue
+            crops.append(crop_digits(image, record.xyxy, pad=pad))
+            labels.append(record.digits)
+            number = image_number(record.name)
+            sources.append(np.full(len(record), -1 if number is None else number, dtype=np.int64))
+        if skipped:
+            log.warning("%s: skipped %d images (first: %s, %s)", where, len(skipped), *skipped[0])
+        if not crops:
+            raise DatasetError(f"{where}: no digit could be cropped from {len(chosen)} selected images")
+        return cls(np.concatenate(crops), np.concatenate(labels), augment=augment,
+                   source_image=np.concatenate(sources), skipped=skipped, description=str(where))
+
+
+def open_crops(spec: str | os.PathLike, *, pad: float = 0.0, augment: CropAugment | None = None) -> CropDataset:
+    """Open classifier crops from whatever ``spec`` names.
+
+    * a folder with digit folders ``0``..``9`` (``SVHN_crops/train``) -> :meth:`CropDataset.from_folder`
+    * a folder with ``digitStruct.mat`` / ``labels.json``, or that file -> :meth:`CropDataset.from_svhn_dir`
+    * a ``*.mat`` file (``train_32x32.mat``) -> :meth:`CropDataset.from_mat`
+    * a ``*.npz`` file with ``X`` and ``y`` -> :meth:`CropDataset.from_npz`
+
+    Raises:
+        DatasetError: ``spec`` is none of these (the message lists what would work).
+        train.svhn.SVHNFormatError: a file of the right kind that cannot be read.
+    """
+    path = Path(spec)
+    expected = (
+        "expected a folder of crops (<digit>/*.png), an SVHN folder (digitStruct.mat or labels.json + images), "
+        "a 32x32 .mat file or an .npz with X and y"
+    )
+    if path.is_dir():
+        if (path / "digitStruct.mat").is_file() or (path / "labels.json").is_file():
+            return CropDataset.from_svhn_dir(path, pad=pad, augment=augment)
+        if _digit_folders(path):
+            return CropDataset.from_folder(path, augment=augment)
+        splits = [p.name for p in sorted(path.iterdir()) if p.is_dir() and _digit_folders(p)]
+        hint = f" (did you mean {path / splits[0]}?)" if splits else ""
+        raise DatasetError(f"{path}: a folder without digit folders or annotations{hint}; {expected}")
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if path.name == "digitStruct.mat" or suffix == ".json":
+            return CropDataset.from_svhn_dir(path, pad=pad, augment=augment)
+        if suffix == ".mat":
+            return CropDataset.from_mat(path, augment=augment)
+        if suffix == ".npz":
+            return CropDataset.from_npz(path, augment=augment)
+        raise DatasetError(f"{path}: unknown kind of file; {expected}")
+    raise DatasetError(f"{path}: no such file or folder; {expected}")
