@@ -179,3 +179,352 @@ class SyntheticCamera(Source):
 
     def close(self) -> None:
         self._opened = False
+
+
+# -- measurements -------------------------------------------------------------------------------
+
+
+@dataclass
+class BenchResult:
+    """Figures of one measured run.
+
+    Attributes:
+        name: what ran ("sequential", "threaded", "live").
+        frames: frames processed.
+        seconds: wall time of the run.
+        stages_ms: mean milliseconds per frame spent in each stage.
+        extra: run-specific figures (latency percentiles, drops, settings).
+    """
+
+    name: str
+    frames: int
+    seconds: float
+    stages_ms: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["fps"] = round(self.fps, 2)
+        return d
+
+
+class _NullDisplay:
+    """Stands in for a window in the benchmark: frames are drawn, "shown" nowhere."""
+
+    frames = 0
+
+    def show(self, image: np.ndarray) -> bool:
+        self.frames += 1
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def run_sequential(clip: Path, recognizer: Any, out_path: Path) -> BenchResult:
+    """Read, infer (batch 1), track, draw and write one frame after the other in one thread."""
+    from recognizer.render import HudInfo, annotate
+    from recognizer.sinks import VideoSink
+    from recognizer.tracking import Tracker
+
+    stages = {k: 0.0 for k in ("read", "detect", "classify", "compose", "infer", "track", "draw", "write")}
+    tracker = Tracker()
+    frames = 0
+    t_start = time.perf_counter()
+    with VideoFileSource(clip) as src, VideoSink(out_path, src.fps) as sink:
+        while True:
+            t0 = time.perf_counter()
+            frame = src.read()
+            t1 = time.perf_counter()
+            stages["read"] += t1 - t0
+            if frame is None:
+                break
+            readings = recognizer.recognize([frame.image])[0]
+            t2 = time.perf_counter()
+            stages["infer"] += t2 - t1
+            for k, v in (getattr(recognizer, "last_timings", None) or {}).items():
+                if k in stages:
+                    stages[k] += v
+            update = tracker.update(frame.index, frame.timestamp, readings)
+            t3 = time.perf_counter()
+            stages["track"] += t3 - t2
+            image = annotate(frame.image, readings, update, HudInfo(frame_index=frame.index))
+            t4 = time.perf_counter()
+            stages["draw"] += t4 - t3
+            sink.write(image)
+            stages["write"] += time.perf_counter() - t4
+            frames += 1
+    seconds = time.perf_counter() - t_start
+    ms = {k: 1000.0 * v / max(frames, 1) for k, v in stages.items()}
+    return BenchResult("sequential", frames, seconds, ms)
+
+
+def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, workers: int = 1) -> BenchResult:
+    """The real pipeline on the clip, as ``recognizer run CLIP --save OUT --batch N`` runs it."""
+    import torch
+
+    from recognizer.cli_run import Outputs, run_session
+    from recognizer.pipeline import Pipeline, PipelineConfig
+    from recognizer.sinks import VideoSink
+    from recognizer.tracking import Tracker
+
+    with VideoFileSource(clip) as src:
+        outputs = Outputs(video=VideoSink(out_path, src.fps))
+        try:
+            cfg = PipelineConfig(batch_size=batch, workers=workers)
+            pipe = Pipeline(src, recognizer, tracker=Tracker(), config=cfg)
+            summary = run_session(pipe, outputs)
+        finally:
+            outputs.close()
+    n = max(summary.frames, 1)
+    ms = {k: 1000.0 * v / n for k, v in summary.stage_seconds.items()}
+    threads = torch.get_num_threads()
+    return BenchResult(
+        f"threaded, batch {batch}, {workers} worker(s) x {threads} torch thread(s)",
+        summary.frames,
+        summary.seconds,
+        ms,
+        {"batch": batch, "workers": workers, "torch_threads": threads, "dropped": summary.dropped, "written": outputs.video.frames},
+    )
+
+
+def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 1) -> BenchResult:
+    """A synthetic camera at ``spec.fps`` through the live pipeline; frames drawn and "shown".
+
+    Latency is measured from the moment the capture thread got a frame to the moment it was
+    drawn and handed to the display. A backlog would show as latency growing over the run.
+    """
+    import torch
+
+    from recognizer.cli_run import Outputs, run_session
+    from recognizer.pipeline import Pipeline, PipelineConfig
+    from recognizer.tracking import Tracker
+
+    cam = SyntheticCamera(spec, frames=int(round(seconds * spec.fps)))
+    with cam:
+        pipe = Pipeline(cam, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=4, workers=workers))
+        summary = run_session(pipe, Outputs(window=_NullDisplay()))
+    lat = summary.latencies_ms
+    third = max(len(lat) // 3, 1)
+    n = max(summary.frames, 1)
+    return BenchResult(
+        f"live, {workers} worker(s) x {torch.get_num_threads()} torch thread(s)",
+        summary.frames,
+        summary.seconds,
+        {k: 1000.0 * v / n for k, v in summary.stage_seconds.items()},
+        {
+            "camera_fps": spec.fps,
+            "workers": workers,
+            "torch_threads": torch.get_num_threads(),
+            "captured": summary.captured,
+            "dropped": summary.dropped,
+            "latency_p50_ms": round(percentile(lat, 50), 1),
+            "latency_p95_ms": round(percentile(lat, 95), 1),
+            "latency_max_ms": round(max(lat), 1) if lat else float("nan"),
+            "latency_first_third_ms": round(statistics.fmean(lat[:third]), 1) if lat else float("nan"),
+            "latency_last_third_ms": round(statistics.fmean(lat[-third:]), 1) if lat else float("nan"),
+        },
+    )
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model and count, load average, library versions."""
+    import torch
+
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+        "cpus": os.cpu_count(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        info["cpu"] = platform.processor() or platform.machine()
+    try:
+        info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return info
+
+
+def _untrained_recognizer(device: str) -> Any:
+    import torch
+
+    from recognizer.engine import Recognizer
+    from recognizer.models import SmallCNN, build_detector
+
+    torch.manual_seed(0)
+    return Recognizer(build_detector(arch="light"), SmallCNN(), device=device)
+
+
+def parse_setting(text: str) -> tuple[int, int]:
+    """``"W:T"`` -> (workers, torch threads), both >= 1."""
+    try:
+        w, t = (int(x) for x in text.split(":"))
+    except ValueError:
+        raise ValueError(f"setting {text!r}; expected WORKERS:THREADS such as 2:1") from None
+    if w < 1 or t < 1:
+        raise ValueError(f"setting {text!r}; workers and threads must be >= 1")
+    return w, t
+
+
+def benchmark(
+    recognizer: Any,
+    *,
+    frames: int = 150,
+    batch: int = 4,
+    settings: Sequence[tuple[int, int]] = ((1, 2), (2, 1)),
+    live_setting: tuple[int, int] | None = None,
+    live_seconds: float = 10.0,
+    repeats: int = 1,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Run every measurement; returns plain values (see :class:`BenchResult`).
+
+    The sequential loop runs with torch's default thread count (all cores); each threaded
+    setting ``(workers, torch threads)`` runs with ``batch`` and with batch 1; the live run uses
+    ``live_setting`` (default: the first setting). With ``repeats > 1`` every run is repeated
+    and the best (highest FPS) kept, which filters out moments when other work shares the CPU.
+    """
+    import torch
+
+    spec = ClipSpec()
+    default_threads = torch.get_num_threads()
+    report: dict[str, Any] = {
+        "machine": machine_info() | {"torch_default_threads": default_threads},
+        "clip": asdict(spec) | {"frames": frames},
+        "batch": batch,
+        "repeats": repeats,
+        "runs": [],
+    }
+
+    def best(fn: Callable[[], BenchResult]) -> BenchResult:
+        results = [fn() for _ in range(max(repeats, 1))]
+        return max(results, key=lambda r: r.fps)
+
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        tmpdir = Path(tmp)
+        clip = make_clip(tmpdir / "clip.mp4", frames, spec)
+        warm = [synthetic_frame(i, spec) for i in range(batch)]
+        try:
+            torch.set_num_threads(default_threads)
+            recognizer.recognize(warm[:1])
+            recognizer.recognize(warm)
+            seq = best(lambda: run_sequential(clip, recognizer, tmpdir / "seq.mp4"))
+            seq.extra["torch_threads"] = default_threads
+            seq.name = f"sequential, batch 1, {default_threads} torch thread(s)"
+            report["sequential"] = seq.to_dict()
+            for workers, threads in settings:
+                torch.set_num_threads(threads)
+                for b in sorted({batch, 1}, reverse=True):
+                    r = best(lambda: run_threaded(clip, recognizer, tmpdir / "thr.mp4", batch=b, workers=workers))
+                    d = r.to_dict()
+                    d["speedup"] = round(r.fps / seq.fps, 2) if seq.fps else None
+                    report["runs"].append(d)
+            if live_seconds > 0:
+                workers, threads = live_setting or settings[0]
+                torch.set_num_threads(threads)
+                report["live"] = run_live(recognizer, live_seconds, spec, workers=workers).to_dict()
+        finally:
+            torch.set_num_threads(default_threads)
+    report["machine"]["loadavg_end"] = machine_info().get("loadavg")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A Markdown summary of :func:`benchmark`'s result."""
+    m = report["machine"]
+    lines = [
+        f"machine: {m.get('cpu', '?')}, {m.get('cpus')} CPUs, CUDA: {m.get('cuda') or 'none'}; "
+        f"torch {m['torch']}, OpenCV {m['opencv']}; load average {m.get('loadavg')} -> {m.get('loadavg_end')}",
+        f"models: {report.get('models', '?')}; device {report.get('device', '?')}",
+        f"clip: {report['clip']['frames']} frames {report['clip']['width']}x{report['clip']['height']}; "
+        f"best of {report.get('repeats', 1)} run(s) each",
+        "",
+        "| run | FPS | vs sequential | read | detect | classify | compose | infer | track | draw | write (ms/frame) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+
+    def row(r: dict[str, Any], speedup: str) -> str:
+        s = r["stages_ms"]
+        keys = ("read", "detect", "classify", "compose", "infer", "track", "draw", "write")
+        cells = [f"{s[k]:.1f}" if k in s else "-" for k in keys]
+        return f"| {r['name']} | {r['fps']:.1f} | {speedup} | " + " | ".join(cells) + " |"
+
+    seq = report["sequential"]
+    lines.append(row(seq, "1.00x"))
+    for r in report["runs"]:
+        lines.append(row(r, f"{r['speedup']:.2f}x"))
+    lines.append("")
+    lines.append(
+        "threaded rows: infer is the summed time inside recognize() over all workers, per frame; "
+        "read happens on the capture thread and is not timed there."
+    )
+    if "live" in report:
+        live = report["live"]
+        e = live["extra"]
+        lines.append(
+            f"{live['name']} @ {e['camera_fps']:.0f} fps camera: {live['fps']:.1f} FPS shown, "
+            f"capture-to-display latency p50 {e['latency_p50_ms']} ms, p95 {e['latency_p95_ms']} ms, "
+            f"max {e['latency_max_ms']} ms; dropped {e['dropped']}/{e['captured']}; mean latency first/last third "
+            f"{e['latency_first_third_ms']}/{e['latency_last_third_ms']} ms"
+        )
+    return "\n".join(lines)
+
+
+def main_bench(args: Any) -> int:
+    """``recognizer bench`` (see :mod:`recognizer.cli_run` for the options)."""
+    import json
+
+    from recognizer.cli import CLIError
+    from recognizer.cli_run import configure_threads
+
+    if args.frames < 1 or args.batch < 1 or args.repeats < 1:
+        raise CLIError(f"--frames {args.frames} / --batch {args.batch} / --repeats {args.repeats}: expected positive numbers")
+    try:
+        settings = [parse_setting(s) for s in (args.settings or ["1:2", "2:1"])]
+        live_setting = parse_setting(args.live_setting) if args.live_setting else None
+    except ValueError as exc:
+        raise CLIError(f"--settings: {exc}") from exc
+    configure_threads(None)
+    if args.untrained:
+        recognizer = _untrained_recognizer(args.device)
+        models = "untrained light detector + SmallCNN (speed only)"
+    else:
+        from recognizer.cli_image import load_recognizer
+
+        recognizer = load_recognizer(args)
+        models = f"detector {args.detector or 'shipped'}, classifier {args.classifier or 'shipped'}"
+    report = benchmark(
+        recognizer,
+        frames=args.frames,
+        batch=args.batch,
+        settings=settings,
+        live_setting=live_setting,
+        live_seconds=args.live_seconds,
+        repeats=args.repeats,
+    )
+    report["models"] = models
+    report["device"] = str(getattr(recognizer, "device", "?"))
+    print(format_report(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2)
+    return 0

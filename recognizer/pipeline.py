@@ -1,9 +1,9 @@
-"""The threaded capture -> inference -> (main thread) render loop.
+"""The threaded capture -> inference -> (main thread) track + render loop.
 
 ::
 
-    capture thread --frames--> inference worker (recognize + track) --results--> main thread
-         |  live: newest-frame slot, drops counted                       render, window, sinks
+    capture thread --frames--> inference worker(s) --batches--> main thread
+         |  live: newest-frame slot, drops counted        reorder, track, render, window, sinks
          |  file: bounded queue, back-pressure, never drops
 
 * Every queue is bounded and every ``get``/``put`` waits at most ``config.poll`` seconds before
@@ -12,7 +12,10 @@
   main thread then raises :class:`PipelineError` naming the stage.
 * Batching: file sources fill batches up to ``batch_size`` (throughput); live sources hand over
   whatever is ready (latency).
-* The tracker lives on the inference worker and is touched by no other thread.
+* ``workers`` inference threads may run at once (on a 2-core CPU two workers with one torch
+  thread each beat one worker with two, see BENCHMARKS.md). Each batch gets a sequence number
+  when it is taken, and the main thread puts results back in that order.
+* The tracker is updated on the main thread, in frame order, and touched by no other thread.
 
 Usage (main thread)::
 
@@ -71,19 +74,22 @@ class PipelineConfig:
 
     Attributes:
         batch_size: most frames per ``recognize`` call (>= 1).
+        workers: inference threads calling ``recognize`` concurrently (>= 1).
         live: True keeps only the newest frame (drops counted), False never drops; None takes
             the source's default (cameras and streams live, files and images not).
         realtime: pace a non-live source at its fps (a video file played like a camera). None
             means "when ``live`` is forced on a file".
         queue_size: capacity of the frame queue in file mode.
         live_buffer: frames kept in live mode (1 = only the newest).
-        result_queue_size: results waiting for the main thread.
+        result_queue_size: batches waiting for the main thread (live mode uses at most 2, so a
+            slow display makes capture drop frames instead of showing old ones).
         max_frames: stop after this many processed frames (None = until the source ends).
         poll: seconds a queue call waits before checking the stop event again.
         join_timeout: seconds to wait for each thread at shutdown before giving up on it.
     """
 
     batch_size: int = 1
+    workers: int = 1
     live: bool | None = None
     realtime: bool | None = None
     queue_size: int = 16
@@ -96,6 +102,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size}; expected an integer >= 1")
+        if self.workers < 1:
+            raise ValueError(f"workers={self.workers}; expected an integer >= 1")
         if self.queue_size < 1 or self.live_buffer < 1 or self.result_queue_size < 1:
             raise ValueError("queue sizes must be >= 1")
         if self.max_frames is not None and self.max_frames < 1:
@@ -113,7 +121,7 @@ class FrameResult:
         readings: house numbers read in it.
         update: the tracker's update for this frame (None when no tracker is used).
         captured_at: ``time.monotonic()`` when the capture thread got the frame.
-        inferred_at: ``time.monotonic()`` when its batch finished inference and tracking.
+        inferred_at: ``time.monotonic()`` when its batch finished inference.
         batch_size: frames in the batch it was processed with.
         infer_seconds: wall time of its batch's ``recognize`` call.
         timings: per-stage seconds of the batch, as reported by the recognizer (may be empty).
@@ -131,14 +139,14 @@ class FrameResult:
 
 @dataclass
 class PipelineStats:
-    """Counters of a run (read them after the run; written by the pipeline threads).
+    """Counters of a run (written by the pipeline threads; read them on the main thread).
 
     Attributes:
         captured: frames read from the source.
         dropped: frames discarded in live mode because a newer one arrived.
-        processed: frames that went through inference.
+        processed: frames handed to the main thread.
         batches: ``recognize`` calls.
-        infer_seconds: total time inside ``recognize``.
+        infer_seconds: total time inside ``recognize`` (summed over workers).
         track_seconds: total time inside the tracker.
         started_at, finished_at: ``time.monotonic()`` at start and end of the run.
     """
@@ -164,6 +172,16 @@ class _Captured:
     def __init__(self, frame: Frame, captured_at: float) -> None:
         self.frame = frame
         self.captured_at = captured_at
+
+
+@dataclass
+class _BatchOut:
+    seq: int
+    items: list[_Captured]
+    outputs: list[list[Reading]]
+    infer_seconds: float
+    inferred_at: float
+    timings: dict[str, float]
 
 
 class _LatestSlot:
@@ -198,11 +216,8 @@ class _LatestSlot:
             return not self._items
 
 
-_END = object()
-
-
 class _Either:
-    """``is_set()`` of either of two events (the run's stop, the worker's "no more frames")."""
+    """``is_set()`` of either of two events (the run's stop, the workers' "no more frames")."""
 
     def __init__(self, a: threading.Event, b: threading.Event) -> None:
         self.a, self.b = a, b
@@ -211,12 +226,17 @@ class _Either:
         return self.a.is_set() or self.b.is_set()
 
 
+_END = object()
+
+
 class Pipeline:
-    """Runs a source through a recognizer on two threads; iterate it on the main thread.
+    """Runs a source through a recognizer on background threads; iterate it on the main thread.
 
     Args:
         source: an opened :class:`~recognizer.sources.Source`.
-        recognizer: any object with ``recognize(images) -> list[list[Reading]]``.
+        recognizer: any object with ``recognize(images) -> list[list[Reading]]``. With
+            ``workers > 1`` it is called from several threads at once (torch modules in eval
+            mode under ``inference_mode`` allow that).
         tracker: a :class:`~recognizer.tracking.Tracker` (or None to skip tracking).
         config: :class:`PipelineConfig`.
     """
@@ -239,15 +259,20 @@ class Pipeline:
         self.stats = PipelineStats()
         self._stop = threading.Event()
         self._capture_done = threading.Event()
-        self._capture_stop = threading.Event()  # set by the worker when it needs no more frames
+        self._capture_stop = threading.Event()  # set when the workers need no more frames
         self._error: tuple[str, BaseException] | None = None
         self._error_lock = threading.Lock()
         self._slot = _LatestSlot(self.config.live_buffer) if self.live else None
         self._frames: queue.Queue[_Captured] = queue.Queue(maxsize=self.config.queue_size)
-        self._results: queue.Queue[Any] = queue.Queue(maxsize=self.config.result_queue_size)
+        results_size = min(self.config.result_queue_size, 2) if self.live else self.config.result_queue_size
+        self._results: queue.Queue[Any] = queue.Queue(maxsize=results_size)
+        self._take_lock = threading.Lock()  # taking a batch and numbering it is one step
+        self._next_seq = 0
+        self._remaining = self.config.max_frames
+        self._workers_left = self.config.workers
+        self._stats_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._started = False
-        self._finished = False
 
     # -- public API --------------------------------------------------------------------------
 
@@ -263,9 +288,11 @@ class Pipeline:
         self._started = True
         self.stats.started_at = time.monotonic()
         self._threads = [
-            threading.Thread(target=self._guard, args=("capture", self._capture_loop), name="capture", daemon=True),
-            threading.Thread(target=self._guard, args=("inference", self._infer_loop), name="inference", daemon=True),
+            threading.Thread(target=self._guard, args=("capture", self._capture_loop), name="capture", daemon=True)
         ]
+        for k in range(self.config.workers):
+            name = "inference" if self.config.workers == 1 else f"inference-{k}"
+            self._threads.append(threading.Thread(target=self._guard, args=("inference", self._infer_loop), name=name, daemon=True))
         for t in self._threads:
             t.start()
         return self
@@ -302,33 +329,60 @@ class Pipeline:
         """Results in frame order; raises :class:`PipelineError` when a stage failed."""
         self.start()
         poll = self.config.poll
+        pending: dict[int, _BatchOut] = {}
+        next_seq = 0
         try:
             while True:
                 self._raise_if_failed()
                 try:
                     item = self._results.get(timeout=poll)
                 except queue.Empty:
-                    if self._stop.is_set():
-                        self._raise_if_failed()
-                        return
-                    if not any(t.is_alive() for t in self._threads):
+                    if self._stop.is_set() or not any(t.is_alive() for t in self._threads):
                         self._raise_if_failed()
                         return
                     continue
                 if item is _END:
                     self._raise_if_failed()
                     return
-                yield item
+                pending[item.seq] = item
+                while next_seq in pending:
+                    out = pending.pop(next_seq)
+                    next_seq += 1
+                    yield from self._emit(out)
         finally:
-            self._finished = True
             self.stats.finished_at = time.monotonic()
 
-    # -- threads -----------------------------------------------------------------------------
+    # -- main-thread part --------------------------------------------------------------------
+
+    def _emit(self, out: _BatchOut) -> Iterator[FrameResult]:
+        for cap, readings in zip(out.items, out.outputs):
+            update = None
+            if self.tracker is not None:
+                t0 = time.perf_counter()
+                try:
+                    update = self.tracker.update(cap.frame.index, cap.frame.timestamp, readings)
+                except Exception as exc:
+                    self.fail("tracking", exc)
+                    raise PipelineError("tracking", exc) from exc
+                self.stats.track_seconds += time.perf_counter() - t0
+            self.stats.processed += 1
+            yield FrameResult(
+                frame=cap.frame,
+                readings=list(readings),
+                update=update,
+                captured_at=cap.captured_at,
+                inferred_at=out.inferred_at,
+                batch_size=len(out.items),
+                infer_seconds=out.infer_seconds,
+                timings=out.timings,
+            )
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
             stage, exc = self._error
             raise PipelineError(stage, exc) from exc
+
+    # -- threads -----------------------------------------------------------------------------
 
     def _guard(self, stage: str, loop: Any) -> None:
         try:
@@ -339,9 +393,9 @@ class Pipeline:
     def _capture_loop(self) -> None:
         cfg = self.config
         src = self.source
+        stop = _Either(self._stop, self._capture_stop)
         t0 = time.monotonic()
         first_ts: float | None = None
-        stop = _Either(self._stop, self._capture_stop)
         try:
             while not stop.is_set():
                 if cfg.max_frames is not None and not self.live and self.stats.captured >= cfg.max_frames:
@@ -371,20 +425,23 @@ class Pipeline:
         finally:
             self._capture_done.set()
 
-    def _next_batch(self) -> list[_Captured] | None:
+    def _take_batch(self) -> list[_Captured] | None:
         """The next batch, or None when the source is exhausted or the run stops."""
         cfg = self.config
         stop = self._stop
+        want = cfg.batch_size if self._remaining is None else min(cfg.batch_size, self._remaining)
+        if want <= 0:
+            return None
         if self._slot is not None:
             while not stop.is_set():
-                items = self._slot.take(cfg.batch_size, cfg.poll)
+                items = self._slot.take(want, cfg.poll)
                 if items:
                     return items
                 if self._capture_done.is_set() and self._slot.empty():
                     return None
             return None
         batch: list[_Captured] = []
-        while not stop.is_set() and len(batch) < cfg.batch_size:
+        while not stop.is_set() and len(batch) < want:
             try:
                 batch.append(self._frames.get(timeout=cfg.poll))
             except queue.Empty:
@@ -404,52 +461,34 @@ class Pipeline:
         return False
 
     def _infer_loop(self) -> None:
-        cfg = self.config
-        remaining = cfg.max_frames
-        while not self._stop.is_set():
-            batch = self._next_batch()
-            if batch is None:
-                break
-            if remaining is not None:
-                batch = batch[:remaining]
-            images = [c.frame.image for c in batch]
-            t0 = time.perf_counter()
-            outputs = self.recognizer.recognize(images)
-            infer_s = time.perf_counter() - t0
-            if not isinstance(outputs, list) or len(outputs) != len(batch):
-                got = len(outputs) if isinstance(outputs, list) else type(outputs).__name__
-                raise ValueError(f"recognize() returned {got} results for {len(batch)} images; expected one list per image")
-            timings = dict(getattr(self.recognizer, "last_timings", None) or {})
-            self.stats.batches += 1
-            self.stats.infer_seconds += infer_s
-            for cap, readings in zip(batch, outputs):
-                update = None
-                if self.tracker is not None:
-                    t1 = time.perf_counter()
-                    try:
-                        update = self.tracker.update(cap.frame.index, cap.frame.timestamp, readings)
-                    except Exception as exc:
-                        self.fail("tracking", exc)
-                        return
-                    self.stats.track_seconds += time.perf_counter() - t1
-                result = FrameResult(
-                    frame=cap.frame,
-                    readings=list(readings),
-                    update=update,
-                    captured_at=cap.captured_at,
-                    inferred_at=time.monotonic(),
-                    batch_size=len(batch),
-                    infer_seconds=infer_s,
-                    timings=timings,
-                )
-                if not self._put_result(result):
+        try:
+            while not self._stop.is_set():
+                with self._take_lock:
+                    batch = self._take_batch()
+                    if batch is None:
+                        break
+                    seq = self._next_seq
+                    self._next_seq += 1
+                    if self._remaining is not None:
+                        self._remaining -= len(batch)
+                t0 = time.perf_counter()
+                outputs = self.recognizer.recognize([c.frame.image for c in batch])
+                infer_s = time.perf_counter() - t0
+                if not isinstance(outputs, list) or len(outputs) != len(batch):
+                    got = len(outputs) if isinstance(outputs, list) else type(outputs).__name__
+                    raise ValueError(f"recognize() returned {got} results for {len(batch)} images; expected one list per image")
+                timings = dict(getattr(self.recognizer, "last_timings", None) or {})
+                with self._stats_lock:
+                    self.stats.batches += 1
+                    self.stats.infer_seconds += infer_s
+                out = _BatchOut(seq, batch, outputs, infer_s, time.monotonic(), timings)
+                if not self._put_result(out):
                     return
-                self.stats.processed += 1
-            if remaining is not None:
-                remaining -= len(batch)
-                if remaining <= 0:
-                    break
-        # The worker is done (end of source, max_frames, or stop): capture has no consumer left.
-        self._capture_stop.set()
-        if not self._stop.is_set():
-            self._put_result(_END)
+        finally:
+            # No more frames are needed once the workers stop taking them.
+            self._capture_stop.set()
+            with self._take_lock:
+                self._workers_left -= 1
+                last = self._workers_left == 0
+            if last and not self._stop.is_set():
+                self._put_result(_END)

@@ -160,10 +160,17 @@ class _CaptureSource(Source):
         return cap
 
     def close(self) -> None:
-        with self._lock:
+        # A capture thread stuck inside read() holds the lock; never wait on it forever (the
+        # device is then released when the process ends).
+        if not self._lock.acquire(timeout=2.0):
+            log.warning("%s '%s' is still busy reading; not released", self.kind, self.name)
+            return
+        try:
             if self._cap is not None:
                 self._cap.release()
                 self._cap = None
+        finally:
+            self._lock.release()
 
 
 class VideoFileSource(_CaptureSource):

@@ -303,6 +303,19 @@ class _Track:
             arr[i, int(ch)] += per_digit[i]
 
 
+def _ended(track: _Track) -> TrackEnded:
+    return TrackEnded(
+        track_id=track.track_id,
+        text=track.stable,
+        confirmed=track.stable in track.confirmed_texts,
+        hits=track.hits,
+        first_frame=track.first_frame,
+        last_frame=track.last_frame,
+        first_time=track.first_time,
+        last_time=track.last_time,
+    )
+
+
 class Tracker:
     """Associates readings across frames and smooths their text (see the module docstring).
 
@@ -326,6 +339,15 @@ class Tracker:
     def num_tracks(self) -> int:
         """Number of live tracks."""
         return len(self._tracks)
+
+    def finish(self) -> tuple[TrackEnded, ...]:
+        """End every live track (the source is over) and return their :class:`TrackEnded`.
+
+        The tracker is empty afterwards, as after :meth:`reset`.
+        """
+        ended = tuple(_ended(t) for t in self._tracks)
+        self.reset()
+        return ended
 
     def reset(self) -> None:
         """Forget all tracks and votes (e.g. when the source restarts); ids keep increasing."""
@@ -392,18 +414,7 @@ class Tracker:
             gap_frames = frame_index - track.last_frame
             gap_time = timestamp - track.last_time
             if track.track_id not in seen_ids and gap_frames > cfg.max_gap_frames and gap_time > cfg.max_gap_seconds:
-                ended.append(
-                    TrackEnded(
-                        track_id=track.track_id,
-                        text=track.stable,
-                        confirmed=track.stable in track.confirmed_texts,
-                        hits=track.hits,
-                        first_frame=track.first_frame,
-                        last_frame=track.last_frame,
-                        first_time=track.first_time,
-                        last_time=track.last_time,
-                    )
-                )
+                ended.append(_ended(track))
             else:
                 alive.append(track)
         self._tracks = alive

@@ -193,3 +193,11 @@ def test_hysteresis_holds_the_text_when_evidence_is_split() -> None:
     texts = stable_texts(run(Tracker(), script))
     changes = sum(1 for a, b in zip(texts, texts[1:]) if a != b)
     assert changes == 0, texts
+
+
+def test_finish_ends_every_live_track() -> None:
+    tracker = Tracker()
+    run(tracker, [[reading("12", x=10), reading("3", x=400)] for _ in range(4)])
+    ended = tracker.finish()
+    assert sorted((e.text, e.first_frame, e.last_frame, e.confirmed) for e in ended) == [("12", 0, 3, True), ("3", 0, 3, True)]
+    assert tracker.num_tracks == 0 and tracker.finish() == ()

@@ -1,0 +1,468 @@
+"""``recognizer run SOURCE`` (the real-time loop) and ``recognizer bench`` (its benchmark).
+
+argparse and printing live here; the work is in :mod:`recognizer.pipeline` (threads),
+:mod:`recognizer.tracking`, :mod:`recognizer.render` and :mod:`recognizer.sinks`.
+:func:`run_session` is the main-thread loop shared by the command and the benchmark.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+from recognizer.cli_image import add_model_arguments
+
+log = logging.getLogger(__name__)
+
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so outputs are finalized like on Ctrl-C."""
+
+
+@dataclass
+class Outputs:
+    """The sinks of a run (each optional). Closed by :meth:`close` in a safe order."""
+
+    window: Any = None  # WindowSink
+    video: Any = None  # VideoSink
+    dump: Any = None  # DumpSink
+    log: Any = None  # JsonlLog
+
+    @property
+    def needs_drawing(self) -> bool:
+        return self.window is not None or self.video is not None or self.dump is not None
+
+    def close(self) -> None:
+        """Finalize every sink; an error in one does not stop the others from closing."""
+        errors: list[BaseException] = []
+        for sink in (self.video, self.log, self.dump, self.window):
+            if sink is None:
+                continue
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001 - report after closing the rest
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+@dataclass
+class RunSummary:
+    """What a run did (printed at the end, written as the log's last line).
+
+    Attributes:
+        frames: frames processed and shown/written.
+        captured: frames read from the source.
+        dropped: frames dropped (live mode).
+        seconds: wall time from start to end of the loop.
+        confirmed: confirmed house numbers, in order.
+        status: "completed", "quit", "interrupted", "terminated" or "failed".
+        latencies_ms: capture-to-display latency of each frame (ms).
+        stage_seconds: total seconds per stage (main-thread stages measured here).
+    """
+
+    frames: int = 0
+    captured: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+    confirmed: list[str] = field(default_factory=list)
+    status: str = "completed"
+    latencies_ms: list[float] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "summary",
+            "status": self.status,
+            "frames": self.frames,
+            "captured": self.captured,
+            "dropped": self.dropped,
+            "seconds": round(self.seconds, 3),
+            "fps": round(self.fps, 2),
+            "confirmed": list(self.confirmed),
+        }
+
+    def line(self) -> str:
+        numbers = ", ".join(self.confirmed) if self.confirmed else "none"
+        return (
+            f"{self.status}: {self.frames} frames in {self.seconds:.1f} s ({self.fps:.1f} FPS), "
+            f"dropped {self.dropped}, house numbers confirmed: {len(self.confirmed)} ({numbers})"
+        )
+
+
+def _progress(total: int | None, live: bool, enabled: bool) -> Any:
+    """A tqdm bar (ETA when the total is known) or a no-op stand-in."""
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from tqdm import tqdm
+
+    return tqdm(total=None if live else total, unit="frame", dynamic_ncols=True, leave=True, file=sys.stderr)
+
+
+def run_session(
+    pipeline: Any,
+    outputs: Outputs,
+    *,
+    progress: bool = False,
+    total: int | None = None,
+    hud: bool = True,
+) -> RunSummary:
+    """Consume a started-or-not :class:`~recognizer.pipeline.Pipeline` on the main thread.
+
+    Draws each result (when a visual sink is open), shows/writes it, logs it, and returns the
+    summary. Closes the pipeline (threads stopped) before returning or raising; the caller
+    closes ``outputs`` and the source.
+
+    Raises:
+        PipelineError: a capture/inference/tracking stage failed.
+        KeyboardInterrupt: Ctrl-C (the summary so far is in ``exc.summary``).
+    """
+    from recognizer.render import HudInfo, annotate
+    from recognizer.sinks import event_record
+
+    summary = RunSummary()
+    stage = summary.stage_seconds
+    for key in ("draw", "show", "write", "log"):
+        stage[key] = 0.0
+    fps_ema: float | None = None
+    last_shown: float | None = None
+    t_start = time.monotonic()
+    bar_cm = _progress(total, pipeline.live, progress)
+    try:
+        with pipeline, bar_cm as bar:
+            for result in pipeline:
+                now = time.monotonic()
+                if last_shown is not None and now > last_shown:
+                    inst = 1.0 / (now - last_shown)
+                    fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
+                last_shown = now
+                frame = result.frame
+                update = result.update
+                image = None
+                if outputs.needs_drawing:
+                    t0 = time.perf_counter()
+                    info = None
+                    if hud:
+                        info = HudInfo(
+                            fps=fps_ema,
+                            latency_ms=(now - result.captured_at) * 1000.0,
+                            frame_index=frame.index,
+                            dropped=pipeline.stats.dropped if pipeline.live else None,
+                        )
+                    image = annotate(frame.image, result.readings, update, info)
+                    stage["draw"] += time.perf_counter() - t0
+                if outputs.video is not None:
+                    t0 = time.perf_counter()
+                    outputs.video.write(image)
+                    stage["write"] += time.perf_counter() - t0
+                if outputs.dump is not None:
+                    t0 = time.perf_counter()
+                    outputs.dump.write(image, frame.index, frame.timestamp, result.readings, update)
+                    stage["write"] += time.perf_counter() - t0
+                if outputs.log is not None:
+                    t0 = time.perf_counter()
+                    outputs.log.write_frame(frame.index, frame.timestamp, result.readings, update)
+                    stage["log"] += time.perf_counter() - t0
+                if update is not None:
+                    summary.confirmed.extend(ev.text for ev in update.confirmed)
+                summary.frames += 1
+                keep_going = True
+                if outputs.window is not None:
+                    t0 = time.perf_counter()
+                    keep_going = outputs.window.show(image)
+                    stage["show"] += time.perf_counter() - t0
+                summary.latencies_ms.append((time.monotonic() - result.captured_at) * 1000.0)
+                if bar is not None:
+                    bar.update(1)
+                    if pipeline.live:
+                        bar.set_postfix(dropped=pipeline.stats.dropped, refresh=False)
+                if not keep_going:
+                    summary.status = "quit"
+                    pipeline.stop()
+                    break
+    except KeyboardInterrupt as exc:
+        summary.status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        exc.summary = summary  # type: ignore[attr-defined]
+        raise
+    except BaseException:
+        summary.status = "failed"
+        raise
+    finally:
+        summary.seconds = time.monotonic() - t_start
+        # The tracks still open at the end get their final frame range in the log too.
+        tracker = getattr(pipeline, "tracker", None)
+        if tracker is not None and outputs.log is not None:
+            for ended in tracker.finish():
+                outputs.log.write(event_record(ended))
+        summary.captured = pipeline.stats.captured
+        summary.dropped = pipeline.stats.dropped
+        stage["infer"] = pipeline.stats.infer_seconds
+        stage["track"] = pipeline.stats.track_seconds
+    return summary
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` (like Ctrl-C) while the run is going (main thread only)."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Hold off Ctrl-C/SIGTERM while outputs are finalized, so a second press cannot cut the
+    video's index or a log line in half."""
+    try:
+        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def configure_threads(threads: int | None) -> None:
+    """Set torch's intra-op threads (None leaves torch's default) and keep OpenCV single-threaded.
+
+    The capture and main threads already keep cores busy with decoding, drawing and encoding;
+    OpenCV's own worker pool on top of that only adds contention (see BENCHMARKS.md).
+    """
+    import cv2
+    import torch
+
+    cv2.setNumThreads(1)
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use."""
+    import os
+
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+def choose_parallelism(device_type: str, workers: int | None, threads: int | None) -> tuple[int, int | None]:
+    """Default inference workers and torch threads for a device.
+
+    On the CPU: two workers with ``cores // 2`` torch threads each (measured faster than one
+    worker using every core, see BENCHMARKS.md); one worker on a single core. On CUDA: one
+    worker, torch's default threads. Values given by the user are kept.
+
+    Returns:
+        ``(workers, torch threads or None for torch's default)``.
+    """
+    if device_type != "cpu":
+        return (workers or 1, threads)
+    cores = cpu_cores()
+    w = workers or (2 if cores >= 2 else 1)
+    t = threads or max(cores // w, 1)
+    return w, t
+
+
+def _build_outputs(args: argparse.Namespace, fps: float) -> Outputs:
+    from recognizer.sinks import DumpSink, JsonlLog, VideoSink, WindowSink
+
+    outputs = Outputs()
+    try:
+        if args.show:
+            outputs.window = WindowSink(f"recognizer - {args.source}")
+        if args.save:
+            outputs.video = VideoSink(args.save, fps)
+        if args.dump:
+            outputs.dump = DumpSink(args.dump)
+            outputs.dump.open()
+        if args.log:
+            outputs.log = JsonlLog(args.log)
+            outputs.log.open()
+    except BaseException:
+        outputs.close()
+        raise
+    return outputs
+
+
+def _positive(name: str, value: int | float | None) -> None:
+    from recognizer.cli import CLIError
+
+    if value is not None and value <= 0:
+        raise CLIError(f"{name} {value}: expected a positive number")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Handler of ``recognizer run``."""
+    from recognizer.cli import CLIError
+    from recognizer.cli_image import load_recognizer
+    from recognizer.pipeline import Pipeline, PipelineConfig, PipelineError
+    from recognizer.sinks import SinkError
+    from recognizer.sources import ReconnectPolicy, SourceError, open_source
+    from recognizer.tracking import Tracker
+
+    _positive("--batch", args.batch)
+    _positive("--max-frames", args.max_frames)
+    _positive("--fps", args.fps)
+    _positive("--threads", args.threads)
+    _positive("--workers", args.workers)
+    if args.reconnect_timeout is not None and args.reconnect_timeout < 0:
+        raise CLIError(f"--reconnect-timeout {args.reconnect_timeout}: expected seconds >= 0 (0 retries forever)")
+    if not 0.0 <= args.score_thresh <= 1.0:
+        raise CLIError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1]")
+    if not (args.show or args.save or args.dump or args.log):
+        log.info("no --show/--save/--dump/--log given: only the summary will be printed")
+
+    reconnect = ReconnectPolicy(timeout=None if args.reconnect_timeout == 0 else args.reconnect_timeout)
+    try:
+        source = open_source(args.source, fps=args.fps, reconnect=reconnect)
+    except SourceError as exc:
+        raise CLIError(str(exc), code=2) from exc
+    # Models before the source is opened: a camera should not sit open while weights load.
+    recognizer = load_recognizer(args)
+    workers, threads = choose_parallelism(getattr(getattr(recognizer, "device", None), "type", "cpu"), args.workers, args.threads)
+    configure_threads(threads)
+
+    outputs: Outputs | None = None
+    summary: RunSummary | None = None
+    code = 0
+    try:
+        with _signals_as_interrupts():
+            try:
+                source.open()
+            except SourceError as exc:
+                raise CLIError(str(exc), code=2) from exc
+            try:
+                outputs = _build_outputs(args, source.fps)
+            except SinkError as exc:
+                raise CLIError(str(exc), code=2) from exc
+            if outputs.log is not None:
+                outputs.log.write({"type": "run", "source": source.describe(), "live": args.live, "batch": args.batch})
+            config = PipelineConfig(batch_size=args.batch, workers=workers, live=args.live, max_frames=args.max_frames)
+            pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=config)
+            total = source.frame_count
+            if args.max_frames and (total is None or args.max_frames < total):
+                total = args.max_frames
+            progress = not args.no_progress and sys.stderr.isatty()
+            mode = "live" if pipeline.live else "file"
+            print(
+                f"reading {source.kind} {source.name} ({mode} mode, {source.fps:.2f} fps; device {recognizer.device}, "
+                f"{workers} inference worker(s), batch {args.batch})",
+                file=sys.stderr,
+            )
+            try:
+                summary = run_session(pipeline, outputs, progress=progress, total=total, hud=not args.no_hud)
+            except KeyboardInterrupt as exc:
+                summary = getattr(exc, "summary", None)
+                code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+            except PipelineError as exc:
+                raise CLIError(str(exc), code=1) from exc
+            except SinkError as exc:
+                raise CLIError(str(exc), code=1) from exc
+    except KeyboardInterrupt as exc:  # before the loop started (model load, opening)
+        code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    finally:
+        with _no_interrupts():
+            try:
+                if outputs is not None:
+                    if outputs.log is not None and summary is not None:
+                        outputs.log.write(summary.to_dict())
+                    outputs.close()
+            finally:
+                source.close()
+    if summary is not None:
+        print(summary.line())
+        if outputs is not None:
+            if outputs.video is not None:
+                print(f"video: {outputs.video.frames} frames written to {outputs.video.path} ({outputs.video.codec})")
+            if outputs.dump is not None:
+                print(f"dump: {outputs.dump.frames} frames and {outputs.dump.lines} lines written to {outputs.dump.directory}")
+            if outputs.log is not None:
+                print(f"log: {outputs.log.lines} lines written to {outputs.log.path}")
+    if code == EXIT_INTERRUPTED:
+        print("recognizer: interrupted; outputs finalized", file=sys.stderr)
+    elif code == EXIT_TERMINATED:
+        print("recognizer: terminated; outputs finalized", file=sys.stderr)
+    return code
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """Handler of ``recognizer bench``."""
+    from recognizer.bench import main_bench
+
+    return main_bench(args)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="read house numbers live from a webcam, video file, image folder or stream",
+        description=(
+            "Run the recognizer on every frame of SOURCE with a capture thread and an inference "
+            "worker; track and smooth numbers across frames; show, save, dump or log the results."
+        ),
+    )
+    p.add_argument("source", metavar="SOURCE", help="camera index (0), video file, folder or glob of images, or URL (http://, rtsp://)")
+    add_model_arguments(p)
+    g = p.add_argument_group("loop")
+    g.add_argument("--batch", type=int, default=4, metavar="N", help="frames per inference call; files fill batches, live sources take what is ready (default: 4)")
+    live = g.add_mutually_exclusive_group()
+    live.add_argument("--live", dest="live", action="store_true", default=None, help="keep only the newest frame and drop the rest (default for cameras and streams; a file is then played in real time)")
+    live.add_argument("--no-live", dest="live", action="store_false", help="never drop a frame (default for files and images)")
+    g.add_argument("--fps", type=float, metavar="F", help="frame rate to assume when the source's metadata has none or is wrong")
+    g.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
+    g.add_argument("--workers", type=int, metavar="N", help="inference threads (default: 2 on a CPU with 2+ cores, 1 on CUDA)")
+    g.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: cores / workers on the CPU)")
+    g.add_argument("--reconnect-timeout", type=float, default=30.0, metavar="S", help="give up on a lost camera/stream after S seconds (0: retry forever; default: 30)")
+    o = p.add_argument_group("outputs")
+    o.add_argument("--show", action="store_true", help="show a window (q or Esc quits, space pauses)")
+    o.add_argument("--save", metavar="FILE", help="write the annotated video (.mp4, .avi, .mkv, .mov) at the input's frame rate")
+    o.add_argument("--dump", metavar="DIR", help="write annotated frames and readings.jsonl to a new folder (headless)")
+    o.add_argument("--log", metavar="FILE", help="JSON Lines log of per-frame readings and confirmed numbers, flushed per line")
+    o.add_argument("--no-hud", action="store_true", help="do not draw the FPS/latency corner")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_command)
+
+    b = sub.add_parser(
+        "bench",
+        help="measure the real-time loop (threaded vs sequential, live latency) on a generated clip",
+        description="Benchmark on a generated 640x480 clip: per-stage times, end-to-end FPS of the threaded pipeline and of a sequential loop, and live-mode latency with a synthetic 30 fps camera.",
+    )
+    add_model_arguments(b)
+    b.add_argument("--frames", type=int, default=150, metavar="N", help="frames in the generated clip (default: 150)")
+    b.add_argument("--batch", type=int, default=4, metavar="N", help="batch size of the threaded file run (default: 4)")
+    b.add_argument("--settings", nargs="+", metavar="W:T", help="threaded settings to compare, WORKERS:TORCH_THREADS (default: 1:2 2:1)")
+    b.add_argument("--live-setting", metavar="W:T", help="setting of the live run (default: the first of --settings)")
+    b.add_argument("--live-seconds", type=float, default=10.0, metavar="S", help="length of the live-latency run (default: 10; 0 skips it)")
+    b.add_argument("--repeats", type=int, default=1, metavar="N", help="repeat each run N times and keep the best, to filter out other load (default: 1)")
+    b.add_argument("--untrained", action="store_true", help="use untrained models of the shipped architecture instead of the weights (speed only)")
+    b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    b.set_defaults(func=bench_command)
