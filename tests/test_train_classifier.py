@@ -86,3 +86,115 @@ def test_parse_ranges_table(text: str, inside: list[int], outside: list[int], er
     ranges = parse_ranges(text)
     assert all(in_ranges(v, ranges) for v in inside)
     assert not any(in_ranges(v, ranges) for v in outside)
+
+
+# --------------------------------------------------------------------------- training runs
+
+FAST = ["--batch-size", "8", "--workers", "0", "--device", "cpu", "--no-progress", "--channels", "4", "8", "8"]
+
+
+def test_one_tiny_training_run_writes_loadable_best_and_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from svhn_fixtures import make_crops_npz
+
+    from recognizer.models import SmallCNN, load_checkpoint
+    from train.classifier import main
+
+    npz = tmp_path / "crops.npz"
+    make_crops_npz(npz, n=40)
+    out = tmp_path / "run"
+    rc = main(["--train", str(npz), "--npz-source-images", "1-20,31-", "--val", str(npz),
+               "--val-npz-source-images", "21-30", "--epochs", "1", "--max-steps", "2", "--out", str(out), *FAST])
+    assert rc == 0
+    for name in ("best.pt", "last.pt"):
+        ckpt = load_checkpoint(out / name, kind="classifier")
+        assert isinstance(ckpt.model, SmallCNN) and ckpt.config["channels"] == [4, 8, 8]
+        meta = ckpt.metadata
+        assert meta["train_size"] == 30 and meta["val_size"] == 10  # the source-image filters
+        assert meta["train"] == [str(npz)] and meta["train_filter"] == "1-20,31-"
+        assert meta["epochs"] == 1 and meta["steps"] == 2
+        assert 0.0 <= meta["val_accuracy"] <= 1.0 and "--max-steps" in meta["command"]
+        assert meta["wall_time_s"] >= 0
+        assert ckpt.extra["epoch"] == 1 and ckpt.extra["step"] == 2 and "optimizer" in ckpt.extra
+    printed = capsys.readouterr().out
+    assert "held-out accuracy:" in printed and "on 10 crops" in printed
+
+
+def test_training_changes_the_weights_and_resume_continues(tmp_path: Path) -> None:
+    from svhn_fixtures import make_32x32_mat
+
+    from recognizer.models import load_checkpoint
+    from train.classifier import main
+
+    mat = tmp_path / "train_32x32.mat"
+    make_32x32_mat(mat, n=24)
+    out = tmp_path / "run"
+    base = ["--train", str(mat), "--val-split", "0.25", "--out", str(out), *FAST]
+    assert main([*base, "--epochs", "1"]) == 0
+    first = load_checkpoint(out / "last.pt")
+    assert first.extra["epoch"] == 1 and first.extra["step"] == 2  # 18 crops, batches of 8, last dropped
+    assert first.metadata["val_size"] == 6
+    assert main([*base, "--epochs", "3", "--resume", str(out / "last.pt")]) == 0
+    resumed = load_checkpoint(out / "last.pt")
+    assert resumed.extra["epoch"] == 3 and resumed.extra["step"] == 6
+    assert resumed.metadata["wall_time_s"] >= first.metadata["wall_time_s"]
+    changed = [not torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), resumed.model.state_dict().values())
+               if a.is_floating_point()]
+    assert any(changed)
+    # Adam's moments came back: the optimizer state has one entry per parameter.
+    assert len(resumed.extra["optimizer"]["state"]) == len(list(resumed.model.parameters()))
+
+
+def test_init_fine_tunes_from_a_checkpoint_and_svhn_folders_are_crop_sources(
+    tmp_path: Path, tiny_checkpoints: dict[str, Path]
+) -> None:
+    from svhn_fixtures import make_svhn_dir
+
+    from recognizer.models import load_checkpoint
+    from train.classifier import main
+
+    split = make_svhn_dir(tmp_path, n_images=6)
+    out = tmp_path / "ft"
+    rc = main(["--train", str(split), "--val", str(split), "--init", str(tiny_checkpoints["classifier"]),
+               "--epochs", "1", "--max-steps", "1", "--out", str(out), "--augment", "light",
+               "--batch-size", "4", "--workers", "0", "--device", "cpu", "--no-progress"])
+    assert rc == 0
+    ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt.config["channels"] == [8, 16, 32]  # the --init model's architecture, not --channels
+    assert ckpt.metadata["init"] == str(tiny_checkpoints["classifier"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--train", "{tmp}/none.npz"], "--train '{tmp}/none.npz': "),
+        (["--train", "{npz}", "--val-split", "1.5"], "--val-split 1.5 must be between 0 and 1"),
+        (["--train", "{npz}", "--npz-source-images", "500-"], "no crops left"),
+        (["--train", "{npz}", "--npz-source-images", "x"], "not a number or range"),
+        (["--train", "{npz}", "--epochs", "0"], "--epochs 0 must be at least 1"),
+        (["--train", "{npz}", "--label-smoothing", "1"], "--label-smoothing 1.0 must be in [0, 1)"),
+        (["--train", "{npz}", "--resume", "{cls}"], "has no training state"),
+        (["--train", "{npz}", "--init", "{det}"], "is a detector checkpoint, expected a classifier"),
+        (["--train", "{npz}", "--init", "{cls}", "--resume", "{cls}"], "--init and --resume both given"),
+        (["--train", "{npz}", "--device", "tpu"], "--device 'tpu'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, tiny_checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from svhn_fixtures import make_crops_npz
+
+    from train.classifier import main
+
+    npz = tmp_path / "crops.npz"
+    make_crops_npz(npz, n=12)
+    fill = {"tmp": str(tmp_path), "npz": str(npz), "cls": str(tiny_checkpoints["classifier"]),
+            "det": str(tiny_checkpoints["detector"])}
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"an earlier run")
+    argv = [a.format(**fill) for a in args] + ["--out", str(out), "--workers", "0", "--no-progress"]
+    assert main(argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(err) == 1 and err[0].startswith("train.classifier: error: ")
+    assert message.format(**fill) in err[0]
+    assert (out / "last.pt").read_bytes() == b"an earlier run"  # nothing written is lost

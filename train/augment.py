@@ -1,9 +1,11 @@
 """Augmentation for classifier crops and detector images (uint8 numpy + OpenCV).
 
 Every function takes and returns ``(H, W, 3)`` uint8 images. Colour order matters only for
-the hue/saturation jitter, which is told the order (``rgb=True`` for crops, which the project
-keeps in RGB; detector frames here are RGB too, since the datasets hand out RGB). Randomness
-comes from an explicit ``numpy.random.Generator`` so runs repeat for a fixed seed.
+the hue/saturation and grey conversions, which are told the order: crops are RGB (the project
+keeps them so), detector frames are BGR (``train.datasets.DetectionDataset`` hands its
+``transforms`` the BGR frame). Randomness comes from an explicit ``numpy.random.Generator`` so
+runs repeat for a fixed seed; :class:`WithItemRng` adapts an augmentation to the datasets'
+one-argument (crop) and two-argument (image, boxes) hooks.
 
 Nothing here flips images: a mirrored 2 or 5 is not a house-number digit.
 
@@ -324,14 +326,19 @@ def _random_homography(
 
 
 class DetectionAugment:
-    """Callable ``(image uint8 (H, W, 3) RGB, boxes (N, 4) xyxy, rng) -> (image, boxes)``.
+    """Callable ``(image uint8 (H, W, 3), boxes (N, 4) xyxy, rng) -> (image, boxes)``.
 
     The output image has the input's size; the output boxes are the input boxes moved with the
     image, clipped to it, same count and order (so labels and digit strings stay valid).
+
+    Args:
+        config: strengths and probabilities.
+        rgb: channel order of the images (False: BGR, as ``DetectionDataset`` hands them over).
     """
 
-    def __init__(self, config: DetectionAugmentConfig | None = None) -> None:
+    def __init__(self, config: DetectionAugmentConfig | None = None, *, rgb: bool = False) -> None:
         self.config = config or DetectionAugmentConfig()
+        self.rgb = rgb
 
     def __call__(
         self, image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
@@ -348,12 +355,12 @@ class DetectionAugment:
                 out = cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 b = transform_boxes(b, m)
                 b = np.clip(b, 0, [w, h, w, h]).astype(np.float32)
-        out = photometric(out, rng, cfg.photometric, rgb=True)
+        out = photometric(out, rng, cfg.photometric, rgb=self.rgb)
         return out, b
 
 
-def detection_augment(name: str) -> DetectionAugment | None:
-    """The :class:`DetectionAugment` of a named profile (None for ``"none"``).
+def detection_augment(name: str, *, rgb: bool = False) -> DetectionAugment | None:
+    """The :class:`DetectionAugment` of a named profile (None for ``"none"``); ``rgb`` as there.
 
     Raises:
         ValueError: for an unknown name.
@@ -363,7 +370,22 @@ def detection_augment(name: str) -> DetectionAugment | None:
             f"augmentation profile {name!r} is unknown; expected one of {', '.join(DETECTION_PRESETS)}"
         )
     cfg = DETECTION_PRESETS[name]
-    return None if cfg is None else DetectionAugment(cfg)
+    return None if cfg is None else DetectionAugment(cfg, rgb=rgb)
+
+
+class WithItemRng:
+    """Adapts an augmentation that takes an ``rng`` last to the datasets' hooks.
+
+    ``WithItemRng(CropAugment())(crop)`` and ``WithItemRng(DetectionAugment())(image, boxes)``
+    call the wrapped augmentation with a fresh :func:`item_rng`. A class rather than a lambda
+    so DataLoader workers can pickle it.
+    """
+
+    def __init__(self, fn: CropAugment | DetectionAugment) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: np.ndarray) -> object:
+        return self.fn(*args, item_rng())
 
 
 def item_rng() -> np.random.Generator:
@@ -383,6 +405,7 @@ __all__ = [
     "DetectionAugment",
     "DetectionAugmentConfig",
     "PhotometricConfig",
+    "WithItemRng",
     "color_jitter",
     "crop_augment",
     "detection_augment",

@@ -29,10 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from recognizer.preprocess import crops_to_tensor
-from train.augment import CROP_PRESETS, CropAugment, crop_augment, item_rng
+from train.augment import CROP_PRESETS, WithItemRng, crop_augment
 from train.common import (
     Stopwatch,
     TrainingError,
@@ -105,31 +104,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- data
 
 
-class CropSet(Dataset):
-    """Uint8 RGB crops -> (normalised ``(3, 32, 32)`` float tensor, label int), optionally augmented.
+def load_crops(specs: Sequence[str], npz_ranges: str | None, option: str) -> Any:
+    """Open and concatenate crop SPECs with ``train.datasets.open_crops``.
 
-    Augmentation must run on the uint8 crop, before ``crops_to_tensor`` normalises it, so this
-    wraps the ``.images``/``.labels`` arrays of a ``train.datasets.CropDataset`` rather than its
-    already-normalised items.
-    """
+    Args:
+        specs: crop sources (folders, .mat, .npz, SVHN folders).
+        npz_ranges: keep only crops of ``.npz`` sources whose ``source_image`` is in these
+            ranges (e.g. ``"1-128,257-"``); other kinds of source are kept whole.
+        option: the option that named them (for messages).
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, augment: CropAugment | None = None) -> None:
-        self.images = images
-        self.labels = np.asarray(labels, dtype=np.int64)
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        crop = self.images[i]
-        if self.augment is not None:
-            crop = self.augment(crop, item_rng())
-        return crops_to_tensor(crop[None])[0], int(self.labels[i])
-
-
-def load_crops(specs: Sequence[str], npz_ranges: str | None, option: str) -> tuple[np.ndarray, np.ndarray]:
-    """Open and concatenate crop SPECs; returns ``(N, 32, 32, 3)`` uint8 RGB and ``(N,)`` int64 labels.
+    Returns:
+        One ``train.datasets.CropDataset`` (``.images`` uint8 RGB, ``.labels`` int64).
 
     Raises:
         UsageError: a SPEC cannot be read, or nothing is left.
@@ -137,41 +122,22 @@ def load_crops(specs: Sequence[str], npz_ranges: str | None, option: str) -> tup
     from train import datasets
 
     ranges = parse_ranges(npz_ranges) if npz_ranges else None
-    images: list[np.ndarray] = []
-    labels: list[np.ndarray] = []
+    parts = []
     for spec in specs:
         try:
             ds = datasets.open_crops(spec)
-        except (OSError, ValueError) as exc:  # SVHNFormatError is a ValueError
+        except (OSError, ValueError) as exc:  # DatasetError and SVHNFormatError are ValueErrors
             raise UsageError(f"{option} {spec!r}: {exc}") from exc
-        x, y = np.asarray(ds.images), np.asarray(ds.labels, dtype=np.int64)
-        if ranges is not None and str(spec).endswith(".npz"):
-            source = getattr(ds, "source_image", None)
-            if source is None:
-                source = _npz_source_images(spec)
-            keep = np.array([in_ranges(int(s), ranges) for s in np.asarray(source).reshape(-1)], dtype=bool)
-            if len(keep) != len(y):
-                raise UsageError(f"{option} {spec!r}: source_image has {len(keep)} entries for {len(y)} crops")
-            x, y = x[keep], y[keep]
-        log.info("%s %s: %d crops", option, spec, len(y))
-        images.append(x)
-        labels.append(y)
-    x = np.concatenate(images) if images else np.zeros((0, 32, 32, 3), np.uint8)
-    y = np.concatenate(labels) if labels else np.zeros(0, np.int64)
-    if len(y) == 0:
+        if ranges is not None and str(spec).lower().endswith(".npz"):
+            if ds.source_image is None:
+                raise UsageError(f"{option} {spec!r} has no source_image array; drop the source-image filter")
+            ds = ds.subset(np.array([in_ranges(int(k), ranges) for k in ds.source_image], dtype=bool))
+        log.info("%s %s: %d crops", option, spec, len(ds))
+        parts.append(ds)
+    total = sum(len(p) for p in parts)
+    if total == 0:
         raise UsageError(f"{option} {' '.join(specs)}: no crops left (check the files and the source-image filter)")
-    return x, y
-
-
-def _npz_source_images(spec: str) -> np.ndarray:
-    """The ``source_image`` array of an .npz of crops (for the index filter)."""
-    try:
-        with np.load(spec, allow_pickle=False) as z:
-            if "source_image" not in z:
-                raise UsageError(f"{spec!r} has no source_image array; drop the source-image filter")
-            return np.asarray(z["source_image"])
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{spec!r}: cannot read source_image ({exc})") from exc
+    return datasets.CropDataset.concat(*[p for p in parts if len(p)])
 
 
 def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -274,16 +240,19 @@ def _main(argv: Sequence[str] | None) -> int:
     out = Path(args.out)
 
     # ---- data
-    x, y = load_crops(args.train, args.npz_source_images, "--train")
+    train_ds = load_crops(args.train, args.npz_source_images, "--train")
     if args.val:
-        vx, vy = load_crops(args.val, args.val_npz_source_images, "--val")
+        val_ds = load_crops(args.val, args.val_npz_source_images, "--val")
         val_desc: Any = list(args.val)
     else:
-        tr, va = split_holdout(len(y), args.val_split, args.seed)
-        x, y, vx, vy = x[tr], y[tr], x[va], y[va]
+        tr, va = split_holdout(len(train_ds), args.val_split, args.seed)
+        train_ds, val_ds = train_ds.subset(tr), train_ds.subset(va)
         val_desc = f"random {args.val_split} of --train (seed {args.seed})"
-    log.info("train: %d crops, val: %d crops", len(y), len(vy))
+    log.info("train: %d crops, val: %d crops", len(train_ds), len(val_ds))
     augment = crop_augment(args.augment)
+    # Augmentation runs on the uint8 crop inside the dataset, before normalisation.
+    train_ds.augment = WithItemRng(augment) if augment is not None else None
+    val_ds.augment = None
     loader_kw: dict[str, Any] = {
         "num_workers": args.workers,
         "pin_memory": device.type == "cuda",
@@ -291,9 +260,9 @@ def _main(argv: Sequence[str] | None) -> int:
         "persistent_workers": args.workers > 0,
     }
     g = torch.Generator().manual_seed(args.seed)
-    train_loader = DataLoader(CropSet(x, y, augment), batch_size=args.batch_size, shuffle=True,
-                              drop_last=len(y) > args.batch_size, generator=g, **loader_kw)
-    val_loader = DataLoader(CropSet(vx, vy), batch_size=max(args.batch_size, 256), shuffle=False, **loader_kw)
+    train_loader = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True,
+                              drop_last=len(train_ds) > args.batch_size, generator=g, **loader_kw)
+    val_loader = DataLoader(val_ds, batch_size=max(args.batch_size, 256), shuffle=False, **loader_kw)
 
     # ---- model
     resume_ckpt = load_model_checkpoint(args.resume, "classifier", "--resume") if args.resume else None
@@ -333,8 +302,8 @@ def _main(argv: Sequence[str] | None) -> int:
             "train_filter": args.npz_source_images,
             "val": val_desc,
             "val_filter": args.val_npz_source_images,
-            "train_size": len(y),
-            "val_size": len(vy),
+            "train_size": len(train_ds),
+            "val_size": len(val_ds),
             "epochs": epoch_done,
             "steps": step,
             "val_accuracy": val_acc,
@@ -387,8 +356,8 @@ def _main(argv: Sequence[str] | None) -> int:
     from train.evaluate import confusion_matrix, format_confusion
 
     log.info("confusion matrix of %s on the validation crops:\n%s", best_path,
-             format_confusion(confusion_matrix(preds, vy)))
-    print(f"held-out accuracy: {final_acc:.4f} on {len(vy)} crops (best epoch {best_epoch}, {best_path})")
+             format_confusion(confusion_matrix(preds, val_ds.labels)))
+    print(f"held-out accuracy: {final_acc:.4f} on {len(val_ds)} crops (best epoch {best_epoch}, {best_path})")
     return 0
 
 

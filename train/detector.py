@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader
 
-from train.augment import DETECTION_PRESETS, DetectionAugment, detection_augment, item_rng
+from train import datasets
+from train.augment import DETECTION_PRESETS, DetectionAugment, WithItemRng, detection_augment
 from train.common import (
     DistInfo,
     Stopwatch,
@@ -119,81 +120,45 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- data
 
 
-def _image_number(name: str) -> int | None:
-    """The number in an SVHN image name (``"train/129.png"`` -> 129), None when there is none."""
-    stem = Path(name).stem
-    return int(stem) if stem.isdigit() else None
+def select_images(root: str, ranges_text: str | None, option: str) -> list[int]:
+    """Positions in ``root``'s annotation file of the images whose number is in ``ranges_text``.
 
-
-def select_images(dataset: Any, ranges_text: str | None, option: str) -> list[int]:
-    """Indices of ``dataset.records`` whose image number is in ``ranges_text`` (all when None).
+    Args:
+        root: SVHN-format folder.
+        ranges_text: e.g. ``"1-128"``; None selects every image.
+        option: the option that named the folder (for messages).
 
     Raises:
-        UsageError: nothing is selected.
+        UsageError: the folder cannot be read or nothing is selected.
     """
-    n = len(dataset)
+    if not Path(root).exists():
+        raise UsageError(f"{option} {root!r}: no such folder; expected an SVHN-format folder")
+    try:
+        records = datasets.load_split(root).records
+    except (OSError, ValueError) as exc:  # DatasetError and SVHNFormatError are ValueErrors
+        raise UsageError(f"{option} {root!r}: {exc}") from exc
     if not ranges_text:
-        indices = list(range(n))
+        indices = list(range(len(records)))
     else:
         ranges = parse_ranges(ranges_text)
-        indices = []
-        for i, rec in enumerate(dataset.records):
-            number = _image_number(rec.name)
-            if number is not None and in_ranges(number, ranges):
-                indices.append(i)
+        indices = [i for i, r in enumerate(records)
+                   if (k := datasets.image_number(r.name)) is not None and in_ranges(k, ranges)]
     if not indices:
-        raise UsageError(f"{option}: no images selected from {n} (check the folder and the image-number filter)")
+        raise UsageError(f"{option} {root!r}: no images selected from {len(records)} "
+                         "(check the folder and the image-number filter)")
     return indices
 
 
-class AugmentedDetection(Dataset):
-    """Applies a :class:`DetectionAugment` to the items of a ``DetectionDataset``.
+def open_detection(root: str, indices: Sequence[int], augment: DetectionAugment | None, option: str) -> Any:
+    """``train.datasets.DetectionDataset`` of the chosen images, augmented on the fly.
 
-    The base dataset hands out ``(3, H, W)`` float RGB in [0, 1] made from uint8 files, so the
-    round trip to uint8 for OpenCV loses nothing. Boxes left thinner than one pixel (SVHN has a
-    few at the image border) are dropped with their labels, since Faster R-CNN rejects them.
+    Raises:
+        UsageError: no image of the selection can be read.
     """
-
-    def __init__(self, base: Dataset, augment: DetectionAugment | None) -> None:
-        self.base = base
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return len(self.base)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        image, target = self.base[i]
-        target = dict(target)
-        boxes = target["boxes"].numpy() if isinstance(target["boxes"], torch.Tensor) else np.asarray(target["boxes"])
-        if self.augment is not None:
-            arr = image.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-            arr, boxes = self.augment(np.ascontiguousarray(arr), boxes, item_rng())
-            image = torch.from_numpy(arr).permute(2, 0, 1).float().div_(255.0)
-        h, w = image.shape[1:]
-        boxes = np.clip(np.asarray(boxes, np.float32).reshape(-1, 4), 0, [w, h, w, h])
-        keep = ((boxes[:, 2] - boxes[:, 0]) >= 1) & ((boxes[:, 3] - boxes[:, 1]) >= 1)
-        target["boxes"] = torch.from_numpy(boxes[keep].astype(np.float32)).reshape(-1, 4)
-        for key in ("labels", "digits"):
-            if key in target and isinstance(target[key], torch.Tensor) and len(target[key]) == len(keep):
-                target[key] = target[key][torch.from_numpy(keep)]
-        target["labels"] = torch.ones(int(keep.sum()), dtype=torch.int64)
-        return image, target
-
-
-def collate(batch: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
-    """Detection batches are lists (images differ in size)."""
-    images, targets = zip(*batch) if batch else ((), ())
-    return list(images), list(targets)
-
-
-def open_detection(root: str, option: str) -> Any:
-    """``train.datasets.DetectionDataset(root)`` with a one-line UsageError on bad input."""
-    from train import datasets
-
-    if not Path(root).is_dir():
-        raise UsageError(f"{option} {root!r}: no such folder; expected an SVHN-format folder")
     try:
-        return datasets.DetectionDataset(root)
+        return datasets.DetectionDataset(
+            root, indices=indices, transforms=WithItemRng(augment) if augment is not None else None
+        )
     except (OSError, ValueError) as exc:
         raise UsageError(f"{option} {root!r}: {exc}") from exc
 
@@ -343,11 +308,9 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
     lr = args.lr if args.lr is not None else (0.01 if args.opt == "sgd" else 5e-4)
 
     # ---- data
-    train_base = open_detection(args.train, "--train")
-    train_idx = select_images(train_base, args.train_images, "--train")
+    train_idx = select_images(args.train, args.train_images, "--train")
     if args.val:
-        val_base = open_detection(args.val, "--val")
-        val_idx = select_images(val_base, args.val_images, "--val")
+        val_root, val_idx = args.val, select_images(args.val, args.val_images, "--val")
         val_desc: Any = {"dir": args.val, "images": args.val_images}
     else:
         if not 0.0 < args.val_split < 1.0:
@@ -356,11 +319,11 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
         if n_val >= len(train_idx):
             raise UsageError(f"--val-split {args.val_split} of {len(train_idx)} images leaves nothing to train on; give --val")
         perm = np.random.default_rng(args.seed).permutation(len(train_idx))
-        val_base, val_idx = train_base, sorted(train_idx[i] for i in perm[:n_val])
+        val_root, val_idx = args.train, sorted(train_idx[i] for i in perm[:n_val])
         train_idx = sorted(train_idx[i] for i in perm[n_val:])
         val_desc = f"random {args.val_split} of --train (seed {args.seed})"
-    train_ds = AugmentedDetection(Subset(train_base, train_idx), detection_augment(args.augment))
-    val_ds = AugmentedDetection(Subset(val_base, val_idx), None)
+    train_ds = open_detection(args.train, train_idx, detection_augment(args.augment), "--train")
+    val_ds = open_detection(val_root, val_idx, None, "--val")
     log.info("train: %d images, val: %d images, world size %d", len(train_ds), len(val_ds), dist.world_size)
 
     if dist.distributed:
@@ -373,7 +336,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
     loader_kw: dict[str, Any] = {
         "num_workers": args.workers,
         "pin_memory": device.type == "cuda",
-        "collate_fn": collate,
+        "collate_fn": datasets.detection_collate,
         "worker_init_fn": worker_init_fn,
         "persistent_workers": args.workers > 0,
     }

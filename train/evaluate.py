@@ -249,35 +249,21 @@ def _nan_to_none(value: float | None) -> float | None:
 # =========================================================================== data
 
 
-def read_split(root: str | Path) -> list[Any]:
-    """Annotations of an SVHN-format folder: ``digitStruct.mat`` or ``labels.json`` in ``root``.
+def read_split(root: str | Path) -> Any:
+    """Annotations of an SVHN-format folder (``train.datasets.load_split``), as a one-line UsageError on failure.
 
     Returns:
-        ``train.svhn.SVHNImage`` records; image paths are ``root / record.name``.
-
-    Raises:
-        UsageError: no folder, no annotation file, or an unreadable one.
+        ``train.datasets.Split``: ``records`` (``SVHNImage``) and ``image_root``.
     """
     from train.common import UsageError
-    from train.svhn import read_digitstruct, read_labels_json
+    from train.datasets import load_split
 
-    root = Path(root)
-    if not root.is_dir():
+    if not Path(root).exists():
         raise UsageError(f"--data {str(root)!r}: no such folder; expected an SVHN-format folder")
     try:
-        if (root / "digitStruct.mat").is_file():
-            return read_digitstruct(root / "digitStruct.mat")
-        if (root / "labels.json").is_file():
-            return read_labels_json(root / "labels.json")
-    except ValueError as exc:  # SVHNFormatError
-        raise UsageError(f"--data: {exc}") from exc
-    raise UsageError(f"--data {str(root)!r}: has neither digitStruct.mat nor labels.json; expected an SVHN-format folder")
-
-
-def image_number(name: str) -> int | None:
-    """The number in an SVHN image name (``"train/129.png"`` -> 129), None when there is none."""
-    stem = Path(name).stem
-    return int(stem) if stem.isdigit() else None
+        return load_split(root)
+    except (OSError, ValueError) as exc:  # DatasetError, SVHNFormatError
+        raise UsageError(f"--data {str(root)!r}: {exc}") from exc
 
 
 def select_records(
@@ -293,6 +279,7 @@ def select_records(
         UsageError: a requested name is absent or nothing is selected.
     """
     from train.common import UsageError, in_ranges, parse_ranges
+    from train.datasets import image_number
 
     selected = list(records)
     if names:
@@ -315,19 +302,6 @@ def select_records(
     if not selected:
         raise UsageError("no images selected: the split is empty or the filters match nothing")
     return selected
-
-
-def load_image(path: Path) -> tuple[np.ndarray | None, str | None]:
-    """Read a BGR uint8 image; ``(image, None)`` or ``(None, reason)`` for a missing or corrupt file."""
-    import cv2
-
-    if not path.is_file():
-        return None, "missing"
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        return None, "unreadable image"
-    return image, None
 
 
 # =========================================================================== evaluation
@@ -403,6 +377,7 @@ def evaluate_split(
 
     from recognizer.preprocess import crop_digits
     from train.common import chunks, progress
+    from train.datasets import read_image
 
     image_root = Path(image_root)
     out = Path(out_dir) if out_dir is not None else None
@@ -426,7 +401,7 @@ def evaluate_split(
         for batch in progress(batches, desc="evaluate", enabled=show_progress):
             recs, images = [], []
             for rec in batch:
-                image, reason = load_image(image_root / rec.name)
+                image, reason = read_image(image_root / rec.name)
                 if image is None:
                     log.warning("skipping %s: %s", image_root / rec.name, reason)
                     skipped.append({"name": rec.name, "reason": str(reason)})
@@ -585,7 +560,8 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
         raise UsageError("--data needs --detector CKPT (or use --crops to evaluate the classifier alone)")
     det = load_model_checkpoint(args.detector, "detector", "--detector")
     cls = load_model_checkpoint(args.classifier, "classifier", "--classifier")
-    records = select_records(read_split(args.data), names=args.names, numbers=args.image_numbers, limit=args.limit)
+    split = read_split(args.data)
+    records = select_records(split.records, names=args.names, numbers=args.image_numbers, limit=args.limit)
     overrides = {k: v for k, v in (("det_score_thresh", args.det_threshold), ("min_digit_score", args.min_digit_score))
                  if v is not None}
     try:
@@ -599,7 +575,7 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     out = Path(args.out)
     log.info("evaluating %d images of %s", len(records), args.data)
     report = evaluate_split(
-        recognizer, records, args.data, batch_size=args.batch_size, detect=raw.detect,
+        recognizer, records, split.image_root, batch_size=args.batch_size, detect=raw.detect,
         classify=lambda crops: recognizer.classify(crops)[0], out_dir=out,
         max_failures=args.max_failures, show_progress=not args.no_progress,
     )
