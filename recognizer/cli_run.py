@@ -198,8 +198,9 @@ def run_session(
         summary.status = "terminated" if isinstance(exc, Terminated) else "interrupted"
         exc.summary = summary  # type: ignore[attr-defined]
         raise
-    except BaseException:
+    except BaseException as exc:
         summary.status = "failed"
+        exc.summary = summary  # type: ignore[attr-defined]
         raise
     finally:
         summary.seconds = time.monotonic() - t_start
@@ -353,6 +354,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     outputs: Outputs | None = None
     summary: RunSummary | None = None
+    failure: CLIError | None = None
     code = 0
     try:
         with _signals_as_interrupts():
@@ -364,10 +366,12 @@ def run_command(args: argparse.Namespace) -> int:
                 outputs = _build_outputs(args, source.fps)
             except SinkError as exc:
                 raise CLIError(str(exc), code=2) from exc
-            if outputs.log is not None:
-                outputs.log.write({"type": "run", "source": source.describe(), "live": args.live, "batch": args.batch})
             config = PipelineConfig(batch_size=args.batch, workers=workers, live=args.live, max_frames=args.max_frames)
             pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=config)
+            if outputs.log is not None:
+                outputs.log.write(
+                    {"type": "run", "source": source.describe(), "live": pipeline.live, "batch": args.batch, "workers": workers}
+                )
             total = source.frame_count
             if args.max_frames and (total is None or args.max_frames < total):
                 total = args.max_frames
@@ -383,10 +387,11 @@ def run_command(args: argparse.Namespace) -> int:
             except KeyboardInterrupt as exc:
                 summary = getattr(exc, "summary", None)
                 code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-            except PipelineError as exc:
-                raise CLIError(str(exc), code=1) from exc
-            except SinkError as exc:
-                raise CLIError(str(exc), code=1) from exc
+            except (PipelineError, SinkError) as exc:
+                # Reported after the outputs are finalized and the summary is printed.
+                summary = getattr(exc, "summary", None)
+                failure = CLIError(str(exc), code=1)
+                failure.__cause__ = exc
     except KeyboardInterrupt as exc:  # before the loop started (model load, opening)
         code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     finally:
@@ -411,6 +416,8 @@ def run_command(args: argparse.Namespace) -> int:
         print("recognizer: interrupted; outputs finalized", file=sys.stderr)
     elif code == EXIT_TERMINATED:
         print("recognizer: terminated; outputs finalized", file=sys.stderr)
+    if failure is not None:
+        raise failure
     return code
 
 

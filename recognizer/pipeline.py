@@ -333,7 +333,20 @@ class Pipeline:
         next_seq = 0
         try:
             while True:
-                self._raise_if_failed()
+                if self._error is not None:
+                    # Deliver the batches that finished before the failure, then raise.
+                    while True:
+                        try:
+                            item = self._results.get_nowait()
+                        except queue.Empty:
+                            break
+                        if item is not _END:
+                            pending[item.seq] = item
+                    while next_seq in pending:
+                        out = pending.pop(next_seq)
+                        next_seq += 1
+                        yield from self._emit(out)
+                    self._raise_if_failed()
                 try:
                     item = self._results.get(timeout=poll)
                 except queue.Empty:
