@@ -99,9 +99,9 @@ def generate(
             yield i, gen.sample(i)
         return
     chunks = [indices[k : k + chunk] for k in range(0, n, chunk)]
-    # fork shares the already-imported modules; spawn is the portable fallback.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
+    # spawn, not fork: a forked child of a process whose OpenCV (or torch) thread pool is
+    # already running can deadlock in its first parallel cv2 call.
+    ctx = mp.get_context("spawn")
     with ctx.Pool(workers, initializer=_init_worker, initargs=(seed, config, fonts)) as pool:
         for part in pool.imap(_render_chunk, chunks):
             yield from part

@@ -92,7 +92,7 @@ def _digits_are_real(font: ImageFont.FreeTypeFont) -> bool:
             return False
         fills.append(float((m > 127).mean()))
     # Hairline fonts vanish at SVHN's resolution; solid blocks (OCR-B's box glyphs) are no digits.
-    return 0.07 <= float(np.mean(fills)) <= 0.6
+    return 0.1 <= float(np.mean(fills)) <= 0.6
 
 
 @functools.lru_cache(maxsize=8)

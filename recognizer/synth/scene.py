@@ -165,10 +165,8 @@ def _blend_mask(canvas: np.ndarray, mask: np.ndarray, x: int, y: int, color: np.
 
 
 def _hull_points(mask: np.ndarray) -> np.ndarray:
-    """Convex hull of the ink pixels (mask >= 0.5) as ``(K, 2)`` float32 x, y pixel centres."""
-    ys, xs = np.nonzero(mask >= 0.5)
-    if len(xs) == 0:
-        ys, xs = np.nonzero(mask >= mask.max() * 0.5)
+    """Convex hull of the ink pixels (mask >= half its peak) as ``(K, 2)`` float32 x, y pixel centres."""
+    ys, xs = np.nonzero(mask >= 0.5 * max(float(mask.max()), 1e-3))
     pts = np.stack([xs, ys], 1).astype(np.float32)
     if len(pts) >= 3:
         pts = cv2.convexHull(pts).reshape(-1, 2)
@@ -503,6 +501,8 @@ def _draw_neighbours(rng: np.random.Generator, canvas: np.ndarray, style: glyphs
             m = glyphs.render_glyph(style, ch if not ch.isdigit() else int(ch), int(gh * rng.uniform(0.7, 1.2)), rng)
         except (ValueError, KeyError):
             return
+        if m.max() < 0.5:  # the font has no such letter
+            continue
         h, w = m.shape
         frac = rng.uniform(0.35, 0.75)  # part of the glyph outside the image
         x = ex - w * frac if not left else ex - w * (1 - frac)
