@@ -62,7 +62,7 @@ def draw_readings(
 
 # -- tracks and HUD (real-time loop) ------------------------------------------------------------
 
-CONFIRMED_COLOUR = (80, 220, 80)  # BGR: a confirmed track's label
+CONFIRMED_COLOUR = (255, 170, 0)  # BGR azure: a confirmed track's label and number box
 TENTATIVE_COLOUR = NUMBER_COLOUR
 HUD_BG = (20, 20, 20)
 HUD_FG = (240, 240, 240)
@@ -154,7 +154,7 @@ def annotate(
     hud: HudInfo | None = None,
 ) -> np.ndarray:
     """A copy of ``image_bgr`` with digit boxes, digits, each track's id and stable number
-    (green once confirmed), and the HUD.
+    (azure once confirmed, orange before), and the HUD.
 
     Args:
         image_bgr: ``(H, W, 3)`` uint8 BGR frame (left untouched).

@@ -7,18 +7,18 @@ its last line. All sinks run on the main thread (``cv2.imshow`` must).
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import cv2
 import numpy as np
 
+from recognizer.sources import quiet_stderr as _quiet_stderr
 from recognizer.tracking import ConfirmedEvent, TrackEnded, TrackUpdate
 from recognizer.types import Reading
 
@@ -80,24 +80,6 @@ def event_record(event: ConfirmedEvent | TrackEnded) -> dict[str, Any]:
     d = event.to_dict()
     d["type"] = d.pop("event")
     return d
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Send file descriptor 2 (where FFmpeg and OpenCV's C++ code print) to /dev/null."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _check_parent(path: Path, what: str) -> None:

@@ -10,10 +10,12 @@ frame index keeps counting across reconnects, so the gap shows in the data.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import math
 import os
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -39,6 +41,7 @@ __all__ = [
     "StreamSource",
     "VideoFileSource",
     "open_source",
+    "quiet_stderr",
     "sane_fps",
 ]
 
@@ -54,6 +57,36 @@ _STREAM_PREFIXES = ("http://", "https://", "rtsp://", "rtsps://", "rtmp://", "ud
 
 class SourceError(Exception):
     """A source could not be opened or was lost for good; the message is one user-facing line."""
+
+
+_QUIET_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for a moment (unless logging is at DEBUG).
+
+    OpenCV's C++ code and FFmpeg print warnings straight to fd 2 while they probe backends
+    and codecs (a missing camera index yields a dozen lines); our own one-line error says what
+    matters. With ``-v`` (DEBUG) everything is shown.
+    """
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield
+        return
+    with _QUIET_LOCK:
+        try:
+            saved = os.dup(2)
+        except OSError:
+            yield
+            return
+        try:
+            sys.stderr.flush()
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def sane_fps(value: float | None, fallback: float = DEFAULT_FPS) -> float:
@@ -302,6 +335,17 @@ class CameraSource(_LiveCaptureSource):
         super().__init__(int(index), f"camera {index}", fps=fps, reconnect=reconnect)
         self.width = width
         self.height = height
+
+    def _open_capture(self) -> cv2.VideoCapture | None:
+        # On Linux ask V4L2 directly: CAP_ANY would also try FFmpeg and depth-camera backends,
+        # each printing its own complaint when the index does not exist.
+        api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        with quiet_stderr():
+            cap = cv2.VideoCapture(self._target, api)
+            if not cap.isOpened():
+                cap.release()
+                return None
+        return cap
 
     def _describe_open_failure(self) -> str:
         return (
