@@ -20,7 +20,6 @@ from train.svhn import (
     read_labels_json,
     write_32x32_mat,
     write_digitstruct,
-    write_labels_json,
 )
 
 REAL_LABELS = Path("/work/shared/data/svhn_real/full/labels.json")
