@@ -84,6 +84,10 @@ def test_written_digitstruct_has_svhns_hdf5_layout(tmp_path: Path) -> None:
         assert many["label"].shape == (3, 1) and h5py.check_dtype(ref=many["label"].dtype) is h5py.Reference
         raw_labels = [f[r][()] for r in many["label"][()].ravel()]
         assert all(v.shape == (1, 1) and v.dtype == np.float64 for v in raw_labels)
+        # MATLAB's class tags, as MATLAB writes them.
+        assert f[many["label"][0, 0]].attrs["MATLAB_class"] == b"double"
+        assert one["left"].attrs["MATLAB_class"] == b"double"
+        assert chars.attrs["MATLAB_class"] == b"char" and f["digitStruct"].attrs["MATLAB_class"] == b"struct"
         # SVHN's raw label 10 for the digit 0, both in the one-box and the many-box encoding.
         assert [float(v[0, 0]) for v in raw_labels] == [2.0, 10.0, 3.0]
         assert f[bbox[2, 0]]["label"][0, 0] == 10.0
