@@ -27,8 +27,10 @@ class SynthConfig:
         digit_count_weights: relative odds of 1, 2, 3, 4 and 5 digits.
         height_median: median output height in px (SVHN train: about 47).
         height_range: output heights are clipped to this range (px).
-        digit_fill: range of digit height / image height (SVHN: 10-90% range 0.46-0.81).
-        aspect_median: median width / height of the image (SVHN: about 2.2).
+        frame_height: ``(a, b)``: the median of image height / digit height is ``a + b * n`` for
+            an ``n``-digit number (SVHN train: 1.39, 1.5, 1.7, 1.8 for 1-4 digits).
+        frame_aspect: ``(a, b)``: the median of image width / height is ``a + b * n`` (SVHN
+            train: 2.02, 2.19, 2.41, 2.82 for 1-4 digits).
         source_weights: odds of font, Hershey, seven-segment and stroke glyphs.
         geometry: scale of rotation and perspective (0 = frontal, 1 = default).
         clean: flat background, flat colours, no plate, clutter, neighbours, light or camera
@@ -39,8 +41,8 @@ class SynthConfig:
     digit_count_weights: tuple[float, ...] = (0.18, 0.36, 0.28, 0.13, 0.05)
     height_median: float = 50.0
     height_range: tuple[int, int] = (24, 250)
-    digit_fill: tuple[float, float] = (0.42, 0.85)
-    aspect_median: float = 2.1
+    frame_height: tuple[float, float] = (1.3, 0.12)
+    frame_aspect: tuple[float, float] = (1.8, 0.22)
     source_weights: tuple[float, float, float, float] = (0.74, 0.08, 0.06, 0.12)
     geometry: float = 1.0
     clean: bool = False
@@ -208,7 +210,8 @@ class _Glyph:
 
 def _layout(rng: np.random.Generator, masks: list[np.ndarray], gh: int, wobbly: bool) -> list[_Glyph]:
     """Place glyphs left to right on a common baseline (bottom), with spacing and jitter."""
-    spacing = gh * (rng.uniform(-0.03, 0.12) if rng.random() < 0.7 else rng.uniform(0.12, 0.45))
+    # SVHN's gap between neighbouring digit boxes / digit height: median 0, 10-90% -0.11..0.1.
+    spacing = gh * (rng.normal(0.0, 0.07) if rng.random() < 0.88 else rng.uniform(0.1, 0.4))
     stairs = gh * rng.uniform(-0.5, 0.5) if rng.random() < 0.03 else 0.0
     out: list[_Glyph] = []
     x = 0.0
@@ -217,7 +220,7 @@ def _layout(rng: np.random.Generator, masks: list[np.ndarray], gh: int, wobbly: 
         dy = rng.normal(0, 0.03 * gh) if wobbly else 0.0
         y = gh - h + dy + stairs * i
         out.append(_Glyph(m, int(round(x)), int(round(y))))
-        x += w + spacing + (rng.normal(0, 0.04 * gh) if wobbly else 0.0)
+        x += w - 2 + spacing + (rng.normal(0, 0.04 * gh) if wobbly else 0.0)
         x = max(x, out[-1].x + 1.0 + 0.35 * w)  # never stack two digits on each other
     return out
 
@@ -239,6 +242,113 @@ def _sample_digits(rng: np.random.Generator, n: int) -> np.ndarray:
     if n > 1 and d[0] == 0 and rng.random() < 0.95:  # house numbers rarely start with 0
         d[0] = rng.integers(1, 10)
     return d.astype(np.int64)
+
+
+@dataclass
+class NumberPlan:
+    """A house number laid out in its own pixel coordinates, ready to be painted anywhere.
+
+    Attributes:
+        digits: ``(N,)`` int64 digits.
+        gh: digit height in px.
+        style: glyph style shared by the digits.
+        mode: ``"plate"``, ``"paint"`` (painted on the wall), ``"fixed"`` (separate digits
+            fixed to the wall, with a shadow) or ``"flat"`` (clean renders).
+        glyphs: ink masks placed left to right (outline included).
+        cores: the masks without outline (equal to the glyph masks when there is none).
+        outline: whether the digits have an outline in a second colour.
+        hulls: per digit, ``(K, 2)`` float32 convex hull of its ink (number coordinates).
+        ink_box: xyxy union of the digits' ink.
+        plate: xyxy plate rectangle (the ink box when there is no plate).
+    """
+
+    digits: np.ndarray
+    gh: int
+    style: glyphs.GlyphStyle
+    mode: str
+    glyphs: list[_Glyph]
+    cores: list[np.ndarray]
+    outline: bool
+    hulls: list[np.ndarray]
+    ink_box: np.ndarray
+    plate: np.ndarray
+
+    @property
+    def glyph_name(self) -> str:
+        return self.style.source if self.style.source != "font" else self.style.font.rsplit("/", 1)[-1]
+
+
+def plan_number(
+    rng: np.random.Generator,
+    digits: Sequence[int] | np.ndarray,
+    gh: int,
+    fonts: Sequence[Sequence[str]],
+    *,
+    source_weights: Sequence[float] = SynthConfig.source_weights,
+    clean: bool = False,
+    mode: str | None = None,
+    mode_weights: Sequence[float] = (0.6, 0.22, 0.18),
+) -> NumberPlan:
+    """Choose a style and lay out ``digits`` at ``gh`` px tall (see :class:`NumberPlan`).
+
+    Args:
+        mode: force ``"plate"``, ``"paint"`` or ``"fixed"`` (default: drawn by ``mode_weights``).
+    """
+    digits_arr = np.asarray(digits, np.int64).reshape(-1)
+    style = glyphs.make_style(rng, fonts, source_weights)
+    masks = [glyphs.render_glyph(style, int(d), gh, rng) for d in digits_arr]
+    # How the digits are drawn: on a plate, painted on the wall, or fixed to it (with shadow).
+    if clean:
+        mode = "flat"
+    elif mode is None:
+        w = np.asarray(mode_weights, np.float64)
+        mode = str(rng.choice(["plate", "paint", "fixed"], p=w / w.sum()))
+    outline = (not clean) and rng.random() < 0.1
+    if outline:
+        k = max(3, int(gh * rng.uniform(0.06, 0.12)) | 1)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        # The outline is part of the digit as seen, so the box covers it.
+        cores = [np.pad(m, k) for m in masks]
+        ink_masks = [cv2.dilate(c, kernel) for c in cores]
+    else:
+        cores = list(masks)
+        ink_masks = list(masks)
+    laid = _layout(rng, ink_masks, gh, wobbly=style.source == "stroke" or mode == "paint")
+    hulls = [_hull_points(g.mask) + np.array([g.x, g.y], np.float32) for g in laid]
+    ink_boxes = np.array([[h[:, 0].min(), h[:, 1].min(), h[:, 0].max() + 1, h[:, 1].max() + 1] for h in hulls])
+    U = _union(ink_boxes)
+    if mode == "plate":
+        mx = gh * (rng.uniform(0.12, 0.6) if rng.random() < 0.8 else rng.uniform(0.6, 1.2))
+        my = gh * rng.uniform(0.08, 0.4)
+        plate = np.array([U[0] - mx, U[1] - my, U[2] + mx, U[3] + my])
+    else:
+        plate = U.copy()
+    return NumberPlan(digits_arr, gh, style, mode, laid, cores, outline, hulls, U, plate)
+
+
+def paint_number(rng: np.random.Generator, canvas: np.ndarray, plan: NumberPlan, ox: int, oy: int) -> dict[str, str]:
+    """Paint the plate (if any) and the digits of ``plan`` into ``canvas`` (float32 BGR, in place).
+
+    Number coordinates ``(x, y)`` land on canvas pixel ``(x - ox, y - oy)``.
+
+    Returns:
+        ``{"plate": scheme name}`` for plates, else ``{}``.
+    """
+    info: dict[str, str] = {}
+    U = plan.ink_box
+    if plan.mode == "plate":
+        plate_name, plate_col, digit_col = _plate_colors(rng)
+        info["plate"] = plate_name
+        _draw_plate(rng, canvas, plan.plate - [ox, oy, ox, oy], plate_col, digit_col, plan.gh)
+    elif plan.mode == "flat":
+        digit_col = _random_contrasting(rng, canvas[0, 0], 0.4)
+    else:
+        ch, cw = canvas.shape[:2]
+        px1, py1 = int(min(max(U[0] - ox, 0), cw - 1)), int(min(max(U[1] - oy, 0), ch - 1))
+        px2, py2 = int(min(U[2] - ox, cw)), int(min(U[3] - oy, ch))
+        digit_col = _paint_color(rng, canvas[py1:max(py2, py1 + 1), px1:max(px2, px1 + 1)])
+    _draw_digits(rng, canvas, plan.glyphs, plan.cores, digit_col, plan.outline, plan.mode, plan.gh, ox, oy)
+    return info
 
 
 def render_sample(
@@ -271,46 +381,21 @@ def render_sample(
     # Output size and the digit height on the canvas.
     lo, hi = cfg.height_range
     out_h = int(np.clip(np.exp(rng.normal(np.log(cfg.height_median), 0.5)), lo, hi))
-    fill = rng.uniform(*cfg.digit_fill)
+    n = len(digits_arr)
+    fill = 1.0 / float(np.clip(np.exp(rng.normal(np.log(cfg.frame_height[0] + cfg.frame_height[1] * n), 0.15)), 1.1, 3.0))
     gh = int(np.clip(fill * out_h * rng.uniform(1.0, 1.6), 16, 96))
 
-    # Glyphs.
-    style = glyphs.make_style(rng, fonts, cfg.source_weights)
-    info["glyphs"] = style.source if style.source != "font" else style.font.rsplit("/", 1)[-1]
-    masks = [glyphs.render_glyph(style, int(d), gh, rng) for d in digits_arr]
-
-    # How the digits are drawn: on a plate, painted on the wall, or fixed to it (with shadow).
-    mode = "flat" if cfg.clean else str(rng.choice(["plate", "paint", "fixed"], p=[0.6, 0.22, 0.18]))
+    plan = plan_number(rng, digits_arr, gh, fonts, source_weights=cfg.source_weights, clean=cfg.clean)
+    style, mode, hulls, U, plate = plan.style, plan.mode, plan.hulls, plan.ink_box, plan.plate
+    info["glyphs"] = plan.glyph_name
     info["mode"] = mode
-    outline = (not cfg.clean) and rng.random() < 0.1
-    if outline:
-        k = max(3, int(gh * rng.uniform(0.06, 0.12)) | 1)
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        # The outline is part of the digit as seen, so the box covers it.
-        cores = [np.pad(m, k) for m in masks]
-        ink_masks = [cv2.dilate(c, kernel) for c in cores]
-    else:
-        cores = list(masks)
-        ink_masks = list(masks)
-    laid = _layout(rng, ink_masks, gh, wobbly=style.source == "stroke" or mode == "paint")
-    hulls = [_hull_points(g.mask) + np.array([g.x, g.y], np.float32) for g in laid]
-    ink_boxes = np.array([[h[:, 0].min(), h[:, 1].min(), h[:, 0].max() + 1, h[:, 1].max() + 1] for h in hulls])
-    U = _union(ink_boxes)
     uw, uh = U[2] - U[0], U[3] - U[1]
-
-    # Plate rectangle around the number (number coordinates).
-    if mode == "plate":
-        mx = gh * (rng.uniform(0.12, 0.6) if rng.random() < 0.8 else rng.uniform(0.6, 1.2))
-        my = gh * rng.uniform(0.08, 0.4)
-        plate = np.array([U[0] - mx, U[1] - my, U[2] + mx, U[3] + my])
-    else:
-        plate = U.copy()
 
     # Framing: the part of the canvas that becomes the output image (SVHN-like crop).
     crop_h = gh / fill
-    aspect = float(np.exp(rng.normal(np.log(cfg.aspect_median), 0.3)))
+    aspect = float(np.exp(rng.normal(np.log(cfg.frame_aspect[0] + cfg.frame_aspect[1] * n), 0.12)))
     crop_w = max(aspect * crop_h, uw + 0.15 * crop_h)
-    cx = (U[0] + U[2]) / 2 + rng.uniform(-0.6, 0.6) * max(crop_w - uw, 0) / 2
+    cx = (U[0] + U[2]) / 2 + rng.normal(0, 0.25) * max(crop_w - uw, 0) / 2
     cy = (U[1] + U[3]) / 2 + rng.uniform(-0.5, 0.5) * max(crop_h - uh, 0) / 2
     out_w = int(round(out_h * crop_w / crop_h))
     quad = np.array([[-crop_w / 2, -crop_h / 2], [crop_w / 2, -crop_h / 2],
@@ -365,20 +450,8 @@ def render_sample(
     if not cfg.clean and rng.random() < 0.35:
         _draw_neighbours(rng, canvas, style, gh, U, quad, M, ox, oy, out_w, out_h, mode)
 
-    # 3. Plate.
-    if mode == "plate":
-        plate_name, plate_col, digit_col = _plate_colors(rng)
-        info["plate"] = plate_name
-        _draw_plate(rng, canvas, plate - [ox, oy, ox, oy], plate_col, digit_col, gh)
-    elif mode == "flat":
-        digit_col = _random_contrasting(rng, canvas[0, 0], 0.4)
-    else:
-        px1, py1 = int(max(U[0] - ox, 0)), int(max(U[1] - oy, 0))
-        px2, py2 = int(min(U[2] - ox, cw)), int(min(U[3] - oy, ch))
-        digit_col = _paint_color(rng, canvas[py1:max(py2, py1 + 1), px1:max(px2, px1 + 1)])
-
-    # 4. Digits.
-    _draw_digits(rng, canvas, laid, cores, digit_col, outline, mode, gh, ox, oy)
+    # 3. Plate and digits.
+    info.update(paint_number(rng, canvas, plan, ox, oy))
 
     # 5. Light on the wall plane.
     if not cfg.clean:
