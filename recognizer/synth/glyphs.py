@@ -434,7 +434,20 @@ def render_glyph(style: GlyphStyle, char: int | str, height: int, rng: np.random
     else:
         raise ValueError(f"glyph source {style.source!r} is unknown; expected font, hershey, segment or stroke")
     mask = _stretch_shear(mask, style.stretch, style.shear)
-    return _reweight(mask, style.weight)
+    mask = _reweight(mask, style.weight)
+    return _thicken_faint(mask)
+
+
+def _thicken_faint(mask: np.ndarray) -> np.ndarray:
+    """Grow strokes that rendered thinner than a pixel (hairline fonts at small sizes), so every
+    part of the digit is clearly inked and inside its box."""
+    for _ in range(2):
+        solid = int((mask >= 0.5).sum())
+        faint = int((mask >= 0.1).sum())
+        if faint == 0 or solid >= 0.6 * faint:
+            break
+        mask = cv2.dilate(np.pad(mask, 1), np.ones((2, 2), np.uint8))
+    return mask
 
 
 def glyph_renderer(style: GlyphStyle, height: int, rng: np.random.Generator) -> Callable[[int | str], np.ndarray]:

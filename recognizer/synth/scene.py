@@ -167,8 +167,8 @@ def _blend_mask(canvas: np.ndarray, mask: np.ndarray, x: int, y: int, color: np.
 
 
 def _hull_points(mask: np.ndarray) -> np.ndarray:
-    """Convex hull of the ink pixels (mask >= half its peak) as ``(K, 2)`` float32 x, y pixel centres."""
-    ys, xs = np.nonzero(mask >= 0.5 * max(float(mask.max()), 1e-3))
+    """Convex hull of the ink pixels (mask >= 0.3 of its peak) as ``(K, 2)`` float32 x, y pixel centres."""
+    ys, xs = np.nonzero(mask >= 0.3 * max(float(mask.max()), 1e-3))
     pts = np.stack([xs, ys], 1).astype(np.float32)
     if len(pts) >= 3:
         pts = cv2.convexHull(pts).reshape(-1, 2)
