@@ -330,3 +330,40 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     err = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
     assert len(err) == 1 and err[0].startswith("train.evaluate: error: ")
     assert message.format(**fill) in err[0]
+
+
+def test_cli_crops_mode_prints_accuracy_and_confusion(
+    tmp_path: Path, tiny_checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from svhn_fixtures import make_crops_npz
+
+    from train.evaluate import main
+
+    npz = tmp_path / "crops.npz"
+    make_crops_npz(npz, n=30)
+    out = tmp_path / "eval"
+    rc = main(["--crops", str(npz), "--npz-source-images", "11-30", "--classifier", str(tiny_checkpoints["classifier"]),
+               "--out", str(out), "--device", "cpu"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    matrix = np.array(report["confusion"])
+    assert report["count"] == 20 and matrix.shape == (10, 10) and matrix.sum() == 20
+    assert report["digit_accuracy"] == pytest.approx(np.trace(matrix) / 20)
+    printed = capsys.readouterr().out
+    assert "true\\pred" in printed and f"per-digit accuracy: {report['digit_accuracy']:.4f} on 20 crops" in printed
+
+
+def test_classify_crops_matches_the_model_argmax(tiny_checkpoints: dict[str, Path]) -> None:
+    import torch
+
+    from recognizer.models import load_checkpoint
+    from recognizer.preprocess import crops_to_tensor
+    from train.evaluate import classify_crops
+
+    model = load_checkpoint(tiny_checkpoints["classifier"]).model
+    crops = np.random.default_rng(0).integers(0, 255, (7, 32, 32, 3), dtype=np.uint8)
+    got = classify_crops(model, crops, "cpu", batch_size=3)
+    with torch.inference_mode():
+        expected = model(crops_to_tensor(crops)).argmax(1).numpy()
+    assert got.dtype == np.int64 and got.tolist() == expected.tolist()
+    assert classify_crops(model, crops[:0], "cpu").shape == (0,)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--amp", choices=("auto", "on", "off"), default="auto", help="mixed precision (auto: on CUDA)")
     g.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     g.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     g.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -234,6 +236,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError(f"--label-smoothing {args.label_smoothing} must be in [0, 1)")
     if args.init and args.resume:
         raise UsageError("--init and --resume both given; --resume already restores the weights")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     device = choose_device(args.device)
     use_amp = amp_enabled(args.amp, device)
@@ -326,19 +330,24 @@ def _main(argv: Sequence[str] | None) -> int:
     for epoch in range(start_epoch, args.epochs):
         if args.max_steps is not None and step >= args.max_steps:
             break
+        t_epoch, step_before = time.perf_counter(), step
         loss, acc, step = train_one_epoch(
             model, train_loader, criterion, optimizer, scaler, device, use_amp,
             epoch=epoch, step=step, max_steps=args.max_steps, show_progress=show,
         )
+        t_train = time.perf_counter() - t_epoch
         val_loss, val_acc, _ = evaluate(model, val_loader, criterion, device, use_amp, show)
+        t_val = time.perf_counter() - t_epoch - t_train
         scheduler.step(val_acc)
         improved = best is None or val_acc > best
         if improved:
             best, best_epoch = val_acc, epoch + 1
         log.info(
-            "epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s | lr %.2e",
+            "epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s | lr %.2e | "
+            "%d steps in %.1f s (%.3f s/step), validation %.1f s",
             epoch + 1, args.epochs, loss, acc, val_loss, val_acc, " (best)" if improved else "",
-            optimizer.param_groups[0]["lr"],
+            optimizer.param_groups[0]["lr"], step - step_before, t_train,
+            t_train / max(step - step_before, 1), t_val,
         )
         state = {"epoch": epoch + 1, "step": step, "best_metric": best,
                  "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}

@@ -24,6 +24,7 @@ import argparse
 import logging
 import math
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--workers", type=int, default=2, help="DataLoader worker processes per process")
     g.add_argument("--val-batch-size", type=int, default=8)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     g.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     g.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -290,6 +292,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError("--init and --resume both given; --resume already restores the weights")
     if args.dist_backend not in ("auto", "nccl", "gloo"):
         raise UsageError(f"--dist-backend {args.dist_backend!r} is not valid; expected auto, nccl or gloo")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = choose_device(args.device, dist_env.local_rank if dist_env.distributed else None)
     dist = init_distributed(args.dist_backend, device.type)
     try:
@@ -428,20 +432,25 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
             break
         if dist.distributed:
             sampler.set_epoch(epoch)
+        t_epoch, step_before = time.perf_counter(), step
         losses, step = train_one_epoch(
             model, train_loader, optimizer, scheduler, scaler, device, use_amp,
             epoch=epoch, step=step, max_steps=args.max_steps, clip=args.clip_grad_norm, show_progress=show,
         )
+        t_train = time.perf_counter() - t_epoch
         if dist.is_main:
             val = validate(model_without_ddp, val_loader, device, use_amp, show)
+            t_val = time.perf_counter() - t_epoch - t_train
             score = val["ap50"] if val["ap50"] is not None else 0.0
             improved = best is None or score > best
             if improved:
                 best, best_epoch = score, epoch + 1
             log.info(
-                "epoch %d/%d: %s | val AP@0.5 %s AP@[.5:.95] %s%s | lr %.2e",
+                "epoch %d/%d: %s | val AP@0.5 %s AP@[.5:.95] %s%s | lr %.2e | "
+                "%d steps in %.1f s (%.3f s/step), validation %.1f s",
                 epoch + 1, args.epochs, " ".join(f"{k} {v:.4f}" for k, v in losses.items()),
                 _fmt(val["ap50"]), _fmt(val["ap"]), " (best)" if improved else "", optimizer.param_groups[0]["lr"],
+                step - step_before, t_train, t_train / max(step - step_before, 1), t_val,
             )
             state = {"epoch": epoch + 1, "step": step, "best_metric": best,
                      "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}

@@ -335,6 +335,11 @@ def draw_failure(image: np.ndarray, readings: Sequence[Any], truth_boxes: np.nda
         out = image.copy()
     for x1, y1, x2, y2 in np.asarray(truth_boxes).reshape(-1, 4):
         cv2.rectangle(out, (int(x1), int(y1)), (int(x2), int(y2)), (255, 128, 0), 1)
+    # SVHN images are often ~50 px wide: enlarge small ones (nearest, to keep pixels honest)
+    # so the drawing and the caption can be read.
+    factor = int(np.ceil(320 / out.shape[1])) if out.shape[1] < 320 else 1
+    if factor > 1:
+        out = cv2.resize(out, None, fx=factor, fy=factor, interpolation=cv2.INTER_NEAREST)
     caption = f"truth {truth}  read {read or '-'}"
     scale = max(0.4, min(1.0, out.shape[1] / 500))
     (tw, th), base = cv2.getTextSize(caption, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
@@ -502,6 +507,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--min-digit-score", type=float, default=None, help="classifier probability below which a digit is dropped")
     p.add_argument("--max-failures", type=int, default=100, help="draw at most this many failures")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -524,7 +530,8 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
     from train.classifier import load_crops
     from train.common import load_model_checkpoint
 
-    crops, labels = load_crops(args.crops, args.npz_source_images, "--crops")
+    data = load_crops(args.crops, args.npz_source_images, "--crops")
+    crops, labels = data.images, data.labels
     if args.limit is not None:
         crops, labels = crops[: args.limit], labels[: args.limit]
     ckpt = load_model_checkpoint(args.classifier, "classifier", "--classifier")
@@ -606,6 +613,10 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError("give exactly one of --data DIR (full pipeline) or --crops SPEC (classifier only)")
     if args.batch_size < 1:
         raise UsageError(f"--batch-size {args.batch_size} must be at least 1")
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     device = choose_device(args.device)
     return _evaluate_crops(args, device) if args.crops else _evaluate_data(args, device)
 
