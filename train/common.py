@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -154,7 +155,8 @@ def init_distributed(backend: str | None, device_type: str) -> DistInfo:
     if device_type == "cuda":
         torch.cuda.set_device(info.local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend)
+        # Rank 0 validates while the others wait at a barrier: allow a long validation.
+        dist.init_process_group(backend=backend, timeout=timedelta(minutes=60))
     return info
 
 

@@ -303,8 +303,6 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo, device: torch.device, clock: Stopwatch) -> int:
-    # Different ranks must draw different augmentations but the same initial weights: the
-    # model is built under the shared seed, the loaders get rank-specific generators.
     seed_everything(args.seed)
     use_amp = amp_enabled(args.amp, device)
     show = dist.is_main and not args.no_progress
@@ -365,6 +363,9 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
         except ValueError as exc:
             raise UsageError(f"--arch {args.arch}: {exc}") from exc
     model.to(device)
+    # Same initial weights everywhere (DDP also broadcasts rank 0's), but from here on each
+    # rank draws its own augmentations.
+    seed_everything(args.seed + dist.rank)
     model_without_ddp = model
     if dist.distributed:
         if device.type == "cuda":
