@@ -367,3 +367,23 @@ def test_classify_crops_matches_the_model_argmax(tiny_checkpoints: dict[str, Pat
         expected = model(crops_to_tensor(crops)).argmax(1).numpy()
     assert got.dtype == np.int64 and got.tolist() == expected.tolist()
     assert classify_crops(model, crops[:0], "cpu").shape == (0,)
+
+
+@pytest.mark.parametrize("how", ["truncate", "garbage"])
+def test_cli_damaged_digitstruct_is_a_one_line_error(
+    tmp_path: Path, tiny_checkpoints: dict[str, Path], capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    from svhn_fixtures import corrupt_file, make_svhn_dir
+
+    from train.evaluate import main
+
+    split = make_svhn_dir(tmp_path, 2)
+    for cache in split.glob("*.cache.npz"):
+        cache.unlink()
+    corrupt_file(split / "digitStruct.mat", how)
+    rc = main(["--data", str(split), "--detector", str(tiny_checkpoints["detector"]),
+               "--classifier", str(tiny_checkpoints["classifier"]), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(err) == 1 and "digitStruct.mat" in err[0]
+    assert not (tmp_path / "o" / "report.json").exists()

@@ -198,3 +198,17 @@ def test_bad_input_is_one_line_and_exit_2(
     assert len(err) == 1 and err[0].startswith("train.classifier: error: ")
     assert message.format(**fill) in err[0]
     assert (out / "last.pt").read_bytes() == b"an earlier run"  # nothing written is lost
+
+
+def test_truncated_32x32_mat_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from svhn_fixtures import corrupt_file, make_32x32_mat
+
+    from train.classifier import main
+
+    mat = tmp_path / "train_32x32.mat"
+    make_32x32_mat(mat, n=12)
+    corrupt_file(mat, "truncate")
+    assert main(["--train", str(mat), "--out", str(tmp_path / "run"), "--workers", "0"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line.lower()]
+    assert len(err) == 1 and err[0].startswith(f"train.classifier: error: --train '{mat}'")
+    assert not (tmp_path / "run").exists()

@@ -385,6 +385,8 @@ def evaluate_split(
     from train.datasets import read_image
 
     image_root = Path(image_root)
+    # Ground-truth crops are framed as the pipeline frames its own (same margin).
+    crop_pad = float(getattr(getattr(recognizer, "config", None), "crop_pad", 0.0))
     out = Path(out_dir) if out_dir is not None else None
     failures_dir = out / "failures" if out is not None else None
     if failures_dir is not None:
@@ -431,7 +433,8 @@ def evaluate_split(
                 gt = _clip_boxes(rec.xyxy, image.shape)
                 gt_boxes.append(gt)
                 if classify is not None and len(rec.digits):
-                    digit_pred.extend(int(d) for d in np.asarray(classify(crop_digits(image, rec.xyxy))).reshape(-1))
+                    crops = crop_digits(image, rec.xyxy, pad=crop_pad)
+                    digit_pred.extend(int(d) for d in np.asarray(classify(crops)).reshape(-1))
                     digit_true.extend(int(d) for d in rec.digits)
                 if per_image is not None:
                     per_image.write(json.dumps({
