@@ -217,3 +217,15 @@ def test_shipped_weights_read_most_demo_numbers(tmp_path):
     run = run_demo(tmp_path, rec, ClipConfig(seed=0, frames=90), batch=4, workers=1)
     rep = run.report
     assert rep.correct >= 0.6 * len(rep.numbers), rep.table()
+
+
+def test_make_demo_tool(tmp_path, capsys):
+    from tools import make_demo
+
+    assert make_demo.main(["--out", str(tmp_path), "--frames", "8", "--houses", "1", "--seed", "4"]) == 0
+    printed = capsys.readouterr().out
+    truth = load_truth(tmp_path / "truth.json")
+    assert truth["numbers"][0]["text"] in printed and len(_frames(tmp_path / "clip.mp4")) == 8
+    assert make_demo.main(["--out", str(tmp_path), "--frames", "8", "--name", "clip.gif"]) == 2
+    assert ".mp4 or .avi" in capsys.readouterr().err
+    assert make_demo.main(["--out", str(tmp_path / "truth.json"), "--frames", "8"]) == 2
