@@ -226,3 +226,22 @@ def test_bench_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) -
 def test_bench_rejects_bad_settings(capsys: pytest.CaptureFixture) -> None:
     assert main(["bench", "--untrained", "--settings", "2x1"]) == 2
     assert "expected WORKERS:THREADS" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "device, workers, threads, cores, expected",
+    [
+        ("cpu", None, None, 2, (2, 1)),
+        ("cpu", None, None, 8, (2, 4)),
+        ("cpu", None, None, 1, (1, 1)),
+        ("cpu", 1, None, 2, (1, 2)),
+        ("cpu", 3, 5, 2, (3, 5)),
+        ("cuda", None, None, 8, (1, None)),
+        ("cuda", 2, 3, 8, (2, 3)),
+    ],
+)
+def test_choose_parallelism(monkeypatch: pytest.MonkeyPatch, device, workers, threads, cores, expected) -> None:
+    import recognizer.cli_run as cli_run
+
+    monkeypatch.setattr(cli_run, "cpu_cores", lambda: cores)
+    assert cli_run.choose_parallelism(device, workers, threads) == expected
