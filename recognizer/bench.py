@@ -364,14 +364,14 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _untrained_recognizer(device: str) -> Any:
+def _untrained_recognizer(device: str, arch: str = "light") -> Any:
     import torch
 
     from recognizer.engine import Recognizer
     from recognizer.models import SmallCNN, build_detector
 
     torch.manual_seed(0)
-    return Recognizer(build_detector(arch="light"), SmallCNN(), device=device)
+    return Recognizer(build_detector(arch=arch), SmallCNN(), device=device)
 
 
 def parse_setting(text: str) -> tuple[int, int]:
@@ -523,8 +523,11 @@ def main_bench(args: Any) -> int:
         raise CLIError(f"--settings: {exc}") from exc
     configure_threads(None)
     if args.untrained:
-        recognizer = _untrained_recognizer(args.device)
-        models = "untrained light detector + SmallCNN (speed only)"
+        try:
+            recognizer = _untrained_recognizer(args.device, args.arch)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+        models = f"untrained {args.arch} detector + SmallCNN (speed only)"
     else:
         from recognizer.cli_image import load_recognizer
 

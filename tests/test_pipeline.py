@@ -258,3 +258,21 @@ def test_two_workers_respect_max_frames(clip: Path) -> None:
         pipe = Pipeline(src, FakeRecognizer(delay=0.01), config=PipelineConfig(batch_size=4, workers=2, max_frames=10))
         results = collect(pipe)
     assert [r.frame.index for r in results] == list(range(10))
+
+
+@pytest.mark.gpu
+@pytest.mark.timeout(300)
+def test_cuda_resnet50_fpn_fp16_batches(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from recognizer.engine import Recognizer, RecognizerConfig
+    from recognizer.models import SmallCNN, build_detector
+
+    clip = make_clip(tmp_path / "clip640.mp4", 48, ClipSpec())
+    rec = Recognizer(build_detector(arch="resnet50_fpn"), SmallCNN(), device="cuda", config=RecognizerConfig(fp16=True))
+    with VideoFileSource(clip) as src:
+        pipe = Pipeline(src, rec, tracker=Tracker(), config=PipelineConfig(batch_size=8))
+        results = collect(pipe)
+    assert [r.frame.index for r in results] == list(range(48))
+    assert max(r.batch_size for r in results) == 8
