@@ -68,11 +68,11 @@ def camera(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0, dig
     # Haze / low contrast is the most common SVHN look.
     if rng.random() < 0.75:
         mean = out.mean(axis=(0, 1), keepdims=True)
-        c = rng.uniform(1.0 - 0.6 * strength, 1.05)
+        c = rng.uniform(1.0 - 0.5 * strength, 1.05)
         out = mean + (out - mean) * c + rng.uniform(-0.08, 0.08) * strength
     # Street View colours are washed out: desaturate most images.
     gray = out.mean(axis=2, keepdims=True)
-    out = gray + (out - gray) * rng.uniform(0.3, 1.1)
+    out = gray + (out - gray) * rng.uniform(0.25, 0.95)
     if rng.random() < 0.5:
         out = np.clip(out, 0, 1) ** rng.uniform(0.7, 1.4)
     # Low resolution: the scene was small in the original photo and was upsampled.
@@ -82,7 +82,7 @@ def camera(rng: np.random.Generator, img: np.ndarray, strength: float = 1.0, dig
         small = cv2.resize(out, (sw, sh), interpolation=cv2.INTER_AREA)
         interp = cv2.INTER_CUBIC if rng.random() < 0.5 else cv2.INTER_LINEAR
         out = cv2.resize(small, (w, h), interpolation=interp)
-    if rng.random() < 0.75 * strength:
+    if rng.random() < 0.65 * strength:
         sigma = min(rng.uniform(0.3, 0.03 * h + 0.6), max(0.3, 0.09 * digit_h))
         out = cv2.GaussianBlur(out, (0, 0), sigma)
     if rng.random() < 0.2 * strength:
