@@ -105,19 +105,22 @@ def test_fake_camera_faster_than_inference_drops_and_stays_fresh() -> None:
     assert pipe.stats.dropped > 0
     assert pipe.stats.captured == 150
     assert pipe.stats.dropped + pipe.stats.processed == pipe.stats.captured
-    # Only the newest frame is kept, so each waits at most about one inference call.
-    lat = [r.inferred_at - r.captured_at for r in results]
-    assert max(lat) < 0.04 * 2 + 0.15
+    # Only the newest frame is kept, so a frame waits about one inference call at most
+    # (generous bounds: the test machine is shared).
+    lat = sorted(r.inferred_at - r.captured_at for r in results)
+    assert lat[len(lat) // 2] < 0.04 * 2 + 0.03
+    assert lat[-1] < 0.5
     assert max(rec.batches) == 1, "live mode hands over what is ready (one newest frame)"
 
 
 @pytest.mark.timeout(30)
 def test_fake_camera_slower_than_inference_drops_nothing() -> None:
-    cam = SyntheticCamera(ClipSpec(width=160, height=120, fps=40.0), frames=30)
+    # 100 ms between frames, 2 ms of inference: every frame is taken before the next arrives.
+    cam = SyntheticCamera(ClipSpec(width=160, height=120, fps=10.0), frames=15)
     with cam:
         pipe = Pipeline(cam, FakeRecognizer(delay=0.002), config=PipelineConfig(batch_size=4))
         results = collect(pipe)
-    assert [r.frame.index for r in results] == list(range(30))
+    assert [r.frame.index for r in results] == list(range(15))
     assert pipe.stats.dropped == 0
 
 
