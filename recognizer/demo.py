@@ -156,7 +156,8 @@ def _house(rng: np.random.Generator, fonts: Sequence[Sequence[str]], width: int,
     # The house number beside the door (on the side with more wall), at eye level.
     gh = int(rng.uniform(26, 62))
     digits = [int(c) for c in number]
-    plan: NumberPlan = plan_number(rng, digits, gh, fonts, source_weights=(0.8, 0.06, 0.04, 0.1), mode_weights=(0.75, 0.12, 0.13))
+    plan: NumberPlan = plan_number(rng, digits, gh, fonts, source_weights=(0.8, 0.06, 0.04, 0.1), mode_weights=(0.75, 0.12, 0.13),
+                                   suffix_prob=0.0)
     px1, py1, px2, py2 = plan.plate
     pw, ph = px2 - px1, py2 - py1
     side_x = dx + dw + 10 + rng.uniform(20, 60) if left_door else dx - 10 - rng.uniform(20, 60) - pw

@@ -260,6 +260,8 @@ class NumberPlan:
         hulls: per digit, ``(K, 2)`` float32 convex hull of its ink (number coordinates).
         ink_box: xyxy union of the digits' ink.
         plate: xyxy plate rectangle (the ink box when there is no plate).
+        suffix: letters after the number ("11B", "42bis"), drawn but not labelled, as in SVHN.
+        suffix_cores: their masks without outline.
     """
 
     digits: np.ndarray
@@ -272,6 +274,8 @@ class NumberPlan:
     hulls: list[np.ndarray]
     ink_box: np.ndarray
     plate: np.ndarray
+    suffix: list[_Glyph] = field(default_factory=list)
+    suffix_cores: list[np.ndarray] = field(default_factory=list)
 
     @property
     def glyph_name(self) -> str:
@@ -288,11 +292,13 @@ def plan_number(
     clean: bool = False,
     mode: str | None = None,
     mode_weights: Sequence[float] = (0.6, 0.22, 0.18),
+    suffix_prob: float = 0.04,
 ) -> NumberPlan:
     """Choose a style and lay out ``digits`` at ``gh`` px tall (see :class:`NumberPlan`).
 
     Args:
         mode: force ``"plate"``, ``"paint"`` or ``"fixed"`` (default: drawn by ``mode_weights``).
+        suffix_prob: odds of letters after the number (font and Hershey styles only).
     """
     digits_arr = np.asarray(digits, np.int64).reshape(-1)
     style = glyphs.make_style(rng, fonts, source_weights)
@@ -304,26 +310,43 @@ def plan_number(
         w = np.asarray(mode_weights, np.float64)
         mode = str(rng.choice(["plate", "paint", "fixed"], p=w / w.sum()))
     outline = (not clean) and rng.random() < 0.1
-    if outline:
-        k = max(3, int(gh * rng.uniform(0.06, 0.12)) | 1)
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        # The outline is part of the digit as seen, so the box covers it.
-        cores = [np.pad(m, k) for m in masks]
-        ink_masks = [cv2.dilate(c, kernel) for c in cores]
-    else:
-        cores = list(masks)
-        ink_masks = list(masks)
+    k = max(3, int(gh * rng.uniform(0.06, 0.12)) | 1) if outline else 0
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)) if outline else None
+
+    def with_outline(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # The outline is part of the character as seen, so the box covers it.
+        if not outline:
+            return m, m
+        core = np.pad(m, k)
+        return core, cv2.dilate(core, kernel)
+
+    cores, ink_masks = (list(t) for t in zip(*(with_outline(m) for m in masks)))
     laid = _layout(rng, ink_masks, gh, wobbly=style.source == "stroke" or mode == "paint")
     hulls = [_hull_points(g.mask) + np.array([g.x, g.y], np.float32) for g in laid]
     ink_boxes = np.array([[h[:, 0].min(), h[:, 1].min(), h[:, 0].max() + 1, h[:, 1].max() + 1] for h in hulls])
     U = _union(ink_boxes)
+    suffix: list[_Glyph] = []
+    suffix_cores: list[np.ndarray] = []
+    if not clean and rng.random() < suffix_prob and style.can_draw_letters:
+        x = U[2] + gh * rng.uniform(0.05, 0.3)
+        for ch in str(rng.choice(["A", "B", "C", "D", "a", "b", "bis", "ter"])):
+            m = glyphs.render_glyph(style, ch, gh, rng)
+            if m.max() < 0.5:  # the font has no such letter
+                break
+            core, ink = with_outline(m)
+            suffix.append(_Glyph(ink, int(round(x)), int(round(U[3] - ink.shape[0]))))
+            suffix_cores.append(core)
+            x += ink.shape[1] - 2 + gh * 0.03
+    span = U.copy()
+    for g in suffix:
+        span[2] = max(span[2], g.x + g.mask.shape[1])
     if mode == "plate":
         mx = gh * (rng.uniform(0.12, 0.6) if rng.random() < 0.8 else rng.uniform(0.6, 1.2))
         my = gh * rng.uniform(0.08, 0.4)
-        plate = np.array([U[0] - mx, U[1] - my, U[2] + mx, U[3] + my])
+        plate = np.array([span[0] - mx, span[1] - my, span[2] + mx, span[3] + my])
     else:
-        plate = U.copy()
-    return NumberPlan(digits_arr, gh, style, mode, laid, cores, outline, hulls, U, plate)
+        plate = span
+    return NumberPlan(digits_arr, gh, style, mode, laid, cores, outline, hulls, U, plate, suffix, suffix_cores)
 
 
 def paint_number(rng: np.random.Generator, canvas: np.ndarray, plan: NumberPlan, ox: int, oy: int) -> dict[str, str]:
@@ -347,7 +370,8 @@ def paint_number(rng: np.random.Generator, canvas: np.ndarray, plan: NumberPlan,
         px1, py1 = int(min(max(U[0] - ox, 0), cw - 1)), int(min(max(U[1] - oy, 0), ch - 1))
         px2, py2 = int(min(U[2] - ox, cw)), int(min(U[3] - oy, ch))
         digit_col = _paint_color(rng, canvas[py1:max(py2, py1 + 1), px1:max(px2, px1 + 1)])
-    _draw_digits(rng, canvas, plan.glyphs, plan.cores, digit_col, plan.outline, plan.mode, plan.gh, ox, oy)
+    _draw_digits(rng, canvas, plan.glyphs + plan.suffix, plan.cores + plan.suffix_cores, digit_col, plan.outline,
+                 plan.mode, plan.gh, ox, oy)
     return info
 
 
