@@ -390,12 +390,26 @@ def _in_fresh_thread(job: Callable[[], BenchResult]) -> BenchResult:
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             box["error"] = exc
 
+    cpu0, wall0 = _cpu_seconds(), time.perf_counter()
     t = threading.Thread(target=target, name="bench-run")
     t.start()
     t.join()
     if "error" in box:
         raise box["error"]
-    return box["result"]
+    result: BenchResult = box["result"]
+    wall = time.perf_counter() - wall0
+    # Cores' worth of CPU this process got during the run: on an idle 2-core machine a run
+    # that keeps both cores busy reaches 2.0; less means other work took the rest.
+    result.extra["cpu_cores_used"] = round((_cpu_seconds() - cpu0) / wall, 2) if wall > 0 else None
+    return result
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process, all threads."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def parse_setting(text: str) -> tuple[int, int]:
@@ -498,15 +512,16 @@ def format_report(report: dict[str, Any]) -> str:
         f"clip: {report['clip']['frames']} frames {report['clip']['width']}x{report['clip']['height']}; "
         f"best of {report.get('repeats', 1)} run(s) each",
         "",
-        "| run | FPS | vs sequential | read | detect | classify | compose | infer | track | draw | write (ms/frame) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| run | FPS | vs sequential | CPU cores used | read | detect | classify | compose | infer | track | draw | write (ms/frame) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
 
     def row(r: dict[str, Any], speedup: str) -> str:
         s = r["stages_ms"]
         keys = ("read", "detect", "classify", "compose", "infer", "track", "draw", "write")
         cells = [f"{s[k]:.1f}" if k in s else "-" for k in keys]
-        return f"| {r['name']} | {r['fps']:.1f} | {speedup} | " + " | ".join(cells) + " |"
+        cores = r["extra"].get("cpu_cores_used")
+        return f"| {r['name']} | {r['fps']:.1f} | {speedup} | {cores if cores is not None else '-'} | " + " | ".join(cells) + " |"
 
     seq = report["sequential"]
     for r in report.get("sequential_all", [seq]):
@@ -526,7 +541,7 @@ def format_report(report: dict[str, Any]) -> str:
             f"{live['name']} @ {e['camera_fps']:.0f} fps camera: {live['fps']:.1f} FPS shown, "
             f"capture-to-display latency p50 {e['latency_p50_ms']} ms, p95 {e['latency_p95_ms']} ms, "
             f"max {e['latency_max_ms']} ms; dropped {e['dropped']}/{e['captured']}; mean latency first/last third "
-            f"{e['latency_first_third_ms']}/{e['latency_last_third_ms']} ms"
+            f"{e['latency_first_third_ms']}/{e['latency_last_third_ms']} ms; CPU cores used {e.get('cpu_cores_used')}"
         )
     return "\n".join(lines)
 
