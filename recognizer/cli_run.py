@@ -171,11 +171,11 @@ def run_session(
                     stage["write"] += time.perf_counter() - t0
                 if outputs.dump is not None:
                     t0 = time.perf_counter()
-                    outputs.dump.write(image, frame.index, frame.timestamp, result.readings, update)
+                    outputs.dump.write(image, frame.index, frame.timestamp, result.readings, update, result.origin)
                     stage["write"] += time.perf_counter() - t0
                 if outputs.log is not None:
                     t0 = time.perf_counter()
-                    outputs.log.write_frame(frame.index, frame.timestamp, result.readings, update)
+                    outputs.log.write_frame(frame.index, frame.timestamp, result.readings, update, result.origin)
                     stage["log"] += time.perf_counter() - t0
                 if update is not None:
                     summary.confirmed.extend(ev.text for ev in update.confirmed)

@@ -25,6 +25,7 @@ Usage (main thread)::
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -125,6 +126,7 @@ class FrameResult:
         batch_size: frames in the batch it was processed with.
         infer_seconds: wall time of its batch's ``recognize`` call.
         timings: per-stage seconds of the batch, as reported by the recognizer (may be empty).
+        origin: the file the frame came from, for sources made of several files (else None).
     """
 
     frame: Frame
@@ -135,6 +137,7 @@ class FrameResult:
     batch_size: int
     infer_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    origin: str | None = None
 
 
 @dataclass
@@ -167,11 +170,12 @@ class PipelineStats:
 
 
 class _Captured:
-    __slots__ = ("frame", "captured_at")
+    __slots__ = ("frame", "captured_at", "origin")
 
-    def __init__(self, frame: Frame, captured_at: float) -> None:
+    def __init__(self, frame: Frame, captured_at: float, origin: str | None = None) -> None:
         self.frame = frame
         self.captured_at = captured_at
+        self.origin = origin
 
 
 @dataclass
@@ -271,6 +275,7 @@ class Pipeline:
         self._remaining = self.config.max_frames
         self._workers_left = self.config.workers
         self._stats_lock = threading.Lock()
+        self._origin: str | None = None  # file of the last frame handed out (main thread)
         self._threads: list[threading.Thread] = []
         self._started = False
 
@@ -373,7 +378,15 @@ class Pipeline:
             if self.tracker is not None:
                 t0 = time.perf_counter()
                 try:
+                    ended: tuple = ()
+                    if cap.origin != self._origin:
+                        # A new file of a multi-file source: its numbers are not the last
+                        # file's; end the old tracks instead of continuing them.
+                        ended = self.tracker.finish() if self._origin is not None else ()
+                        self._origin = cap.origin
                     update = self.tracker.update(cap.frame.index, cap.frame.timestamp, readings)
+                    if ended:
+                        update = dataclasses.replace(update, ended=ended + update.ended)
                 except Exception as exc:
                     self.fail("tracking", exc)
                     raise PipelineError("tracking", exc) from exc
@@ -388,6 +401,7 @@ class Pipeline:
                 batch_size=len(out.items),
                 infer_seconds=out.infer_seconds,
                 timings=out.timings,
+                origin=cap.origin,
             )
 
     def _raise_if_failed(self) -> None:
@@ -423,7 +437,7 @@ class Pipeline:
                     due = t0 + (frame.timestamp - first_ts)
                     while not stop.is_set() and time.monotonic() < due:
                         time.sleep(min(cfg.poll, due - time.monotonic()))
-                item = _Captured(frame, time.monotonic())
+                item = _Captured(frame, time.monotonic(), getattr(src, "origin", None))
                 self.stats.captured += 1
                 if self._slot is not None:
                     self._slot.put(item)

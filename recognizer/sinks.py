@@ -56,12 +56,14 @@ def frame_record(
     timestamp: float,
     readings: Sequence[Reading],
     update: TrackUpdate | None = None,
+    origin: str | None = None,
 ) -> dict[str, Any]:
     """The JSON record of one frame: its readings and (if tracked) each reading's track and text.
 
     Returns:
         ``{"type": "frame", "frame", "timestamp", "readings": [...], "tracks": [...]}``; each
-        reading dict gains ``track_id`` when ``update`` is given.
+        reading dict gains ``track_id`` when ``update`` is given; ``"file"`` is added when the
+        frame came from one of several files (``origin``).
     """
     items = []
     for i, r in enumerate(readings):
@@ -72,6 +74,8 @@ def frame_record(
     rec: dict[str, Any] = {"type": "frame", "frame": int(frame_index), "timestamp": round(float(timestamp), 4), "readings": items}
     if update is not None:
         rec["tracks"] = [t.to_dict() for t in update.tracks if t.seen]
+    if origin is not None:
+        rec["file"] = origin
     return rec
 
 
@@ -135,8 +139,15 @@ class JsonlLog(JsonlWriter):
         self.frames = 0
         self.events = 0
 
-    def write_frame(self, frame_index: int, timestamp: float, readings: Sequence[Reading], update: TrackUpdate | None) -> None:
-        self.write(frame_record(frame_index, timestamp, readings, update))
+    def write_frame(
+        self,
+        frame_index: int,
+        timestamp: float,
+        readings: Sequence[Reading],
+        update: TrackUpdate | None,
+        origin: str | None = None,
+    ) -> None:
+        self.write(frame_record(frame_index, timestamp, readings, update, origin))
         self.frames += 1
         if update is not None:
             for ev in (*update.confirmed, *update.ended):
@@ -289,6 +300,7 @@ class DumpSink:
         timestamp: float,
         readings: Sequence[Reading],
         update: TrackUpdate | None = None,
+        origin: str | None = None,
     ) -> None:
         """Write the annotated image of a frame, then its line."""
         self.open()
@@ -297,7 +309,7 @@ class DumpSink:
         if not cv2.imwrite(str(path), image_bgr, self._params):
             raise SinkError(f"cannot write frame image '{path}'")
         self.frames += 1
-        rec = frame_record(frame_index, timestamp, readings, update)
+        rec = frame_record(frame_index, timestamp, readings, update, origin)
         rec["image"] = f"frames/{name}"
         assert self._lines is not None
         self._lines.write(rec)

@@ -1,4 +1,4 @@
-"""Frame sources: webcams, video files, folders or globs of images, network streams.
+"""Frame sources: webcams, video files, folders or globs of images or videos, network streams.
 
 Every source yields :class:`~recognizer.types.Frame` objects with a 0-based index and a
 timestamp: video time for files and image folders (seconds from the start), monotonic time
@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ __all__ = [
     "SourceError",
     "StreamSource",
     "VideoFileSource",
+    "VideoFolderSource",
     "open_source",
     "quiet_stderr",
     "sane_fps",
@@ -126,7 +127,7 @@ class Source(ABC):
     connection calls ``should_stop`` between attempts and returns ``None`` once it is true.
 
     Attributes:
-        kind: ``"camera"``, ``"file"``, ``"images"`` or ``"stream"``.
+        kind: ``"camera"``, ``"file"``, ``"files"`` (several videos), ``"images"`` or ``"stream"``.
         name: what the user gave, for messages.
         live: default drop policy; True keeps only the newest frame, False never drops.
         fps: frames per second (metadata, user value or :data:`DEFAULT_FPS`).
@@ -411,7 +412,9 @@ class ImageFolderSource(Source):
             paths = [Path(p) for p in glob.glob(target) if Path(p).suffix.lower() in IMAGE_EXTENSIONS]
             where = f"pattern '{target}'"
         if not paths:
-            raise SourceError(f"{where} matches no images (expected files ending in {', '.join(IMAGE_EXTENSIONS)})")
+            raise SourceError(
+                f"{where} matches no images or videos (expected files ending in {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})"
+            )
         self.paths = sorted(paths, key=_natural_key)
         self.frame_count = len(self.paths)
         self._pos = 0
@@ -433,6 +436,113 @@ class ImageFolderSource(Source):
 
     def close(self) -> None:
         self._pos = len(self.paths)
+
+
+class VideoFolderSource(Source):
+    """Several video files played one after the other (a folder of dashcam footage); never drops.
+
+    Frame indices and timestamps run on across files (each file's video time is offset by the
+    length of the files before it); :attr:`origin` names the file the last frame came from.
+    Files that cannot be opened are skipped with a warning and counted in :attr:`skipped`.
+    The frame rate is the first file's (what ``--save`` writes at).
+    """
+
+    kind = "files"
+    live = False
+
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], name: str, *, fps: float | None = None) -> None:
+        super().__init__(name)
+        self.paths = [Path(p) for p in paths]
+        self._user_fps = fps
+        self.skipped = 0
+        self.origin: str | None = None
+        self._current: VideoFileSource | None = None
+        self._next = 0
+        self._offset = 0.0
+        self._last_ts = 0.0
+
+    def open(self) -> None:
+        if not self.paths:
+            raise SourceError(f"'{self.name}' holds no video files")
+        total = 0
+        known = True
+        for p in self.paths:
+            cap = cv2.VideoCapture(str(p))
+            n = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
+            cap.release()
+            if math.isfinite(n) and n > 0:
+                total += int(n)
+            else:
+                known = False
+        self.frame_count = total if known else None
+        self._index, self._next, self._offset, self._last_ts = 0, 0, 0.0, 0.0
+        if not self._advance():
+            raise SourceError(f"none of the {len(self.paths)} video files in '{self.name}' can be opened")
+        self.fps = self._current.fps if self._current is not None else sane_fps(self._user_fps)
+
+    def _advance(self) -> bool:
+        """Open the next readable file; False when there is none left."""
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            src = VideoFileSource(path, fps=self._user_fps)
+            try:
+                src.open()
+            except SourceError as exc:
+                self.skipped += 1
+                log.warning("skipping %s", exc)
+                continue
+            self._current = src
+            self.origin = str(path)
+            return True
+        return False
+
+    def read(self, should_stop: Callable[[], bool] | None = None) -> Frame | None:
+        while self._current is not None:
+            frame = self._current.read(should_stop)
+            if frame is not None:
+                index = self._index
+                self._index += 1
+                ts = self._offset + frame.timestamp
+                self._last_ts = ts
+                return Frame(index=index, timestamp=ts, image=frame.image)
+            # This file is over: the next one starts one frame period after its last frame.
+            self._offset = self._last_ts + 1.0 / max(self._current.fps, 1e-6) if self._index else 0.0
+            if not self._advance():
+                return None
+        return None
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+        self._next = len(self.paths)
+
+
+def _scan(target: str) -> tuple[list[Path], list[Path]]:
+    """Image files and video files in a folder or matching a glob pattern (natural order)."""
+    if os.path.isdir(target):
+        files = [p for p in Path(target).iterdir() if p.is_file()]
+    else:
+        files = [Path(p) for p in glob.glob(target) if os.path.isfile(p)]
+    images = sorted((p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key)
+    videos = sorted((p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS), key=_natural_key)
+    return images, videos
+
+
+def _folder_source(target: str, fps: float | None) -> Source:
+    images, videos = _scan(target)
+    if videos and images:
+        raise SourceError(
+            f"'{target}' holds both images ({len(images)}) and videos ({len(videos)}); "
+            f"pass a glob such as '{os.path.join(target, '*.mp4')}' to choose"
+        )
+    if videos:
+        return VideoFolderSource(videos, target, fps=fps)
+    return ImageFolderSource(target, fps=fps)
 
 
 def _natural_key(path: Path) -> list[Any]:
@@ -463,7 +573,7 @@ def open_source(
 
     Args:
         spec: a camera index (``0`` or ``"0"``), a URL (``http://``, ``rtsp://``, ...), a
-            folder of images, a glob pattern of images, an image file or a video file.
+            folder or glob pattern of images or of videos, an image file or a video file.
         fps: override the frame rate (for images, files with bad metadata, cameras).
         reconnect: retry policy for cameras and streams.
 
@@ -478,14 +588,14 @@ def open_source(
     if text.lower().startswith(_STREAM_PREFIXES):
         return StreamSource(text, fps=fps, reconnect=reconnect)
     if os.path.isdir(text):
-        return ImageFolderSource(text, fps=fps)
+        return _folder_source(text, fps)
     if os.path.isfile(text):
         if Path(text).suffix.lower() in IMAGE_EXTENSIONS:
             return ImageFolderSource(text, fps=fps)
         return VideoFileSource(text, fps=fps)
     if any(ch in text for ch in "*?["):
-        return ImageFolderSource(text, fps=fps)
+        return _folder_source(text, fps)
     raise SourceError(
         f"source '{text}' not found: expected a camera index (0, 1, ...), a video file, "
-        "a folder or glob of images, or a stream URL (http://, rtsp://)"
+        "a folder or glob of images or videos, or a stream URL (http://, rtsp://)"
     )

@@ -245,3 +245,18 @@ def test_choose_parallelism(monkeypatch: pytest.MonkeyPatch, device, workers, th
 
     monkeypatch.setattr(cli_run, "cpu_cores", lambda: cores)
     assert cli_run.choose_parallelism(device, workers, threads) == expected
+
+
+@pytest.mark.timeout(120)
+def test_folder_of_videos_run(tmp_path: Path, models: list[str], capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    make_clip(folder / "part1.mp4", 7, SPEC)
+    make_clip(folder / "part2.mp4", 5, SPEC)
+    out, log = tmp_path / "all.mp4", tmp_path / "log.jsonl"
+    assert main(["run", str(folder), *models, "--save", str(out), "--log", str(log)]) == 0
+    frames = [r for r in read_jsonl(log) if r["type"] == "frame"]
+    assert [Path(r["file"]).name for r in frames] == ["part1.mp4"] * 7 + ["part2.mp4"] * 5
+    assert [r["frame"] for r in frames] == list(range(12))
+    assert video_frames(out) == (12, pytest.approx(24.0, abs=0.01))
+    assert "completed: 12 frames" in capsys.readouterr().out

@@ -279,3 +279,21 @@ def test_cuda_resnet50_fpn_fp16_batches(tmp_path: Path) -> None:
         results = collect(pipe)
     assert [r.frame.index for r in results] == list(range(48))
     assert max(r.batch_size for r in results) == 8
+
+
+@pytest.mark.timeout(30)
+def test_tracks_end_when_a_folder_of_videos_moves_to_the_next_file(tmp_path: Path) -> None:
+    from recognizer.sources import open_source
+
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    make_clip(folder / "a.avi", 6, SMALL, fourcc="MJPG")
+    make_clip(folder / "b.avi", 6, SMALL, fourcc="MJPG")
+    with open_source(str(folder)) as src:
+        results = collect(Pipeline(src, FakeRecognizer(), tracker=Tracker(), config=PipelineConfig(batch_size=4)))
+    assert [Path(r.origin).name for r in results] == ["a.avi"] * 6 + ["b.avi"] * 6
+    first_ids = {r.update.assignments[0] for r in results[:6]}
+    second_ids = {r.update.assignments[0] for r in results[6:]}
+    assert len(first_ids) == 1 and len(second_ids) == 1 and first_ids != second_ids
+    ended = results[6].update.ended
+    assert [(e.track_id, e.first_frame, e.last_frame) for e in ended] == [(first_ids.pop(), 0, 5)]

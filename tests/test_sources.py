@@ -16,6 +16,7 @@ from recognizer.sources import (
     SourceError,
     StreamSource,
     VideoFileSource,
+    VideoFolderSource,
     open_source,
     sane_fps,
 )
@@ -109,7 +110,7 @@ def test_empty_folder_is_an_error(tmp_path: Path) -> None:
         ("http://127.0.0.1:8080/stream.mjpg", StreamSource),
         ("rtsp://camera.local/live", StreamSource),
         ("CLIP", VideoFileSource),
-        ("DIR", ImageFolderSource),
+        ("DIR", VideoFolderSource),  # tmp_path holds clip.avi
         ("DIR/*.png", ImageFolderSource),
         ("MISSING", SourceError),
         ("MISSING.mp4", SourceError),
@@ -149,3 +150,34 @@ def test_synthetic_camera_delivers_in_real_time() -> None:
     span = frames[-1].timestamp - frames[0].timestamp
     assert 9 / 50.0 - 0.01 <= span < 9 / 50.0 + 0.3, "paced at 50 fps (late frames allowed on a busy machine)"
     assert all(math.isfinite(f.timestamp) for f in frames)
+
+
+def test_folder_of_videos_plays_them_in_order(tmp_path: Path) -> None:
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    make_clip(folder / "drive2.avi", 5, SPEC, fourcc="MJPG")
+    make_clip(folder / "drive10.avi", 4, SPEC, fourcc="MJPG")
+    (folder / "drive3.mp4").write_bytes(b"not a video")
+    src = open_source(str(folder))
+    assert isinstance(src, VideoFolderSource) and not src.live
+    seen = []
+    with src:
+        assert src.fps == 25.0
+        while (f := src.read()) is not None:
+            seen.append((f.index, f.timestamp, Path(src.origin).name))
+    assert [s[0] for s in seen] == list(range(9))
+    assert [s[2] for s in seen] == ["drive2.avi"] * 5 + ["drive10.avi"] * 4, "natural order, broken file skipped"
+    assert [s[1] for s in seen] == pytest.approx([i / 25.0 for i in range(9)], abs=1e-3), "time runs on across files"
+    assert src.skipped == 1
+
+
+def test_glob_of_videos_and_mixed_folder(tmp_path: Path) -> None:
+    make_clip(tmp_path / "a.avi", 3, SPEC, fourcc="MJPG")
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(SourceError, match=r"holds both images \(1\) and videos \(1\); pass a glob"):
+        open_source(str(tmp_path))
+    with open_source(str(tmp_path / "*.avi")) as src:
+        assert isinstance(src, VideoFolderSource) and src.frame_count == 3
+        assert len(list(src)) == 3
+    with open_source(str(tmp_path / "*.png")) as src:
+        assert isinstance(src, ImageFolderSource)
