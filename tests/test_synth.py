@@ -191,3 +191,32 @@ def test_sheet_without_real_data(tmp_path):
     assert synth_cli.main(["sheet", "--out", str(out), "--n", "4", "--real", str(tmp_path / "none")]) == 0
     img = cv2.imread(str(out))
     assert img is not None and img.shape[0] > 100 and img.shape[1] > 300
+
+
+def _shipped_classifier():
+    try:
+        from recognizer.weights import default_weight_path
+
+        return default_weight_path("classifier")
+    except Exception:
+        return None
+
+
+@pytest.mark.skipif(_shipped_classifier() is None, reason="shipped weights/classifier.pt not present yet")
+def test_shipped_classifier_reads_generated_digits():
+    import torch
+
+    from recognizer.models import load_checkpoint
+    from recognizer.preprocess import crop_digits, crops_to_tensor
+
+    model = load_checkpoint(_shipped_classifier(), kind="classifier").model.eval()
+    gen = Generator(987_654)  # a seed no training command in the README uses
+    X, y = [], []
+    for i in range(80):
+        s = gen.sample(i)
+        X.append(crop_digits(s.image, s.boxes))
+        y.append(s.digits)
+    with torch.no_grad():
+        pred = model(crops_to_tensor(np.concatenate(X))).argmax(1).numpy()
+    acc = float((pred == np.concatenate(y)).mean())
+    assert acc >= 0.8, f"shipped classifier reads {acc:.1%} of generated digits"
