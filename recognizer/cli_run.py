@@ -471,6 +471,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--live-seconds", type=float, default=10.0, metavar="S", help="length of the live-latency run (default: 10; 0 skips it)")
     b.add_argument("--repeats", type=int, default=1, metavar="N", help="repeat each run N times and keep the best, to filter out other load (default: 1)")
     b.add_argument("--untrained", action="store_true", help="use untrained models instead of the weights (speed only)")
+    b.add_argument("--digits", type=int, default=9, metavar="N", help="with --untrained: digit boxes per frame passed on to the classifier (default: 9)")
     b.add_argument("--arch", default="light", choices=("light", "resnet50_fpn", "mobilenet_v3_fpn"), help="detector architecture with --untrained (default: light)")
     b.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     b.set_defaults(func=bench_command)
