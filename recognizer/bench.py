@@ -315,7 +315,7 @@ def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 
     with cam:
         pipe = Pipeline(cam, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=4, workers=workers))
         summary = run_session(pipe, Outputs(window=_NullDisplay()))
-    lat = summary.latencies_ms
+    lat = list(summary.latencies_ms)
     third = max(len(lat) // 3, 1)
     n = max(summary.frames, 1)
     return BenchResult(

@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import FrameType
@@ -20,6 +21,9 @@ from typing import Any
 from recognizer.cli_image import add_model_arguments
 
 log = logging.getLogger(__name__)
+
+LATENCY_WINDOW = 50_000
+"""Latencies kept for the summary/benchmark percentiles (the most recent frames)."""
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -67,7 +71,8 @@ class RunSummary:
         seconds: wall time from start to end of the loop.
         confirmed: confirmed house numbers, in order.
         status: "completed", "quit", "interrupted", "terminated" or "failed".
-        latencies_ms: capture-to-display latency of each frame (ms).
+        latencies_ms: capture-to-display latency (ms) of the last :data:`LATENCY_WINDOW`
+            frames (bounded, so an overnight run does not grow in memory).
         stage_seconds: total seconds per stage (main-thread stages measured here).
     """
 
@@ -77,7 +82,7 @@ class RunSummary:
     seconds: float = 0.0
     confirmed: list[str] = field(default_factory=list)
     status: str = "completed"
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
