@@ -19,7 +19,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--detector", metavar="CKPT", help="detector checkpoint (default: shipped weights/detector_light.pt)")
     g.add_argument("--classifier", metavar="CKPT", help="classifier checkpoint (default: shipped weights/classifier.pt)")
     g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
-    g.add_argument("--score-thresh", type=float, default=0.5, metavar="P", help="detector score threshold in [0, 1] (default: 0.5)")
+    g.add_argument(
+        "--score-thresh",
+        type=float,
+        default=None,
+        metavar="P",
+        help="detector score threshold in [0, 1] (default: the one stored in the detector file, else 0.5)",
+    )
 
 
 def load_recognizer(args: argparse.Namespace) -> Any:
@@ -34,7 +40,7 @@ def load_recognizer(args: argparse.Namespace) -> Any:
         require_torchvision()
         det = resolve_weights(args.detector, "detector")
         clf = resolve_weights(args.classifier, "classifier")
-        config = RecognizerConfig(det_score_thresh=args.score_thresh)
+        config = None if args.score_thresh is None else RecognizerConfig(det_score_thresh=args.score_thresh)
         return Recognizer.from_checkpoints(det, clf, device=args.device, config=config)
     except DependencyError as exc:
         raise CLIError(str(exc), code=3) from exc
@@ -85,7 +91,7 @@ def run_image(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise CLIError(f"--batch {args.batch}: expected a positive number of images")
-    if not 0.0 <= args.score_thresh <= 1.0:
+    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
         raise CLIError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1]")
     paths = expand_paths(args.paths)
     if not paths:

@@ -51,6 +51,16 @@ class RecognizerConfig:
             raise ValueError(f"crop_pad={self.crop_pad!r}; expected a number in [0, 2]")
 
 
+def recommended_score_thresh(metadata: dict[str, Any], default: float = RecognizerConfig.det_score_thresh) -> float:
+    """The detection threshold a detector checkpoint recommends (``metadata["score_thresh"]``)."""
+    value = metadata.get("score_thresh", default)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return default
+    return value if 0.0 <= value <= 1.0 else default
+
+
 def choose_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/``"auto"``: CUDA when available, else CPU; otherwise the device named.
 
@@ -103,9 +113,15 @@ class Recognizer:
         device: str | torch.device | None = None,
         config: RecognizerConfig | None = None,
     ) -> Recognizer:
-        """Load both models from self-describing checkpoints (``CheckpointError`` if unusable)."""
+        """Load both models from self-describing checkpoints (``CheckpointError`` if unusable).
+
+        Without ``config``, the detector file's own ``metadata["score_thresh"]`` (the threshold
+        tuned on validation images when it was shipped) is used, else the default 0.5.
+        """
         det = load_checkpoint(detector_path, kind="detector")
         clf = load_checkpoint(classifier_path, kind="classifier")
+        if config is None:
+            config = RecognizerConfig(det_score_thresh=recommended_score_thresh(det.metadata))
         rec = cls(det.model, clf.model, device=device, config=config)
         rec.metadata = {"detector": det.metadata, "classifier": clf.metadata}
         return rec

@@ -144,3 +144,17 @@ def test_engine_on_cuda_fp16(tiny_checkpoints):
     rec = Recognizer.from_checkpoints(tiny_checkpoints["detector"], tiny_checkpoints["classifier"], device="cuda")
     frames = [np.zeros((120, 160, 3), np.uint8)] * 2
     assert len(rec.recognize(frames)) == 2
+
+
+def test_detector_file_carries_its_tuned_threshold(tmp_path, tiny_checkpoints):
+    from recognizer.models import load_checkpoint, save_checkpoint
+
+    det = load_checkpoint(tiny_checkpoints["detector"])
+    tuned = save_checkpoint(tmp_path / "det.pt", det.model, metadata={"score_thresh": 0.85})
+    rec = Recognizer.from_checkpoints(tuned, tiny_checkpoints["classifier"], device="cpu")
+    assert rec.config.det_score_thresh == 0.85
+    # an explicit config wins; a file without the key gets the default
+    rec = Recognizer.from_checkpoints(tuned, tiny_checkpoints["classifier"], device="cpu", config=RecognizerConfig(det_score_thresh=0.3))
+    assert rec.config.det_score_thresh == 0.3
+    rec = Recognizer.from_checkpoints(tiny_checkpoints["detector"], tiny_checkpoints["classifier"], device="cpu")
+    assert rec.config.det_score_thresh == RecognizerConfig().det_score_thresh

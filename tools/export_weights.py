@@ -30,6 +30,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--wall-time", required=True, help="how long training took")
     p.add_argument("--machine", required=True, help="where it was trained")
     p.add_argument("--accuracy", required=True, help="accuracy on held-out real images, with the measuring command")
+    p.add_argument(
+        "--score-thresh",
+        type=float,
+        help="detectors: the detection threshold tuned on validation images; the recognizer uses it by default",
+    )
     return p
 
 
@@ -59,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "source_md5": md5(args.source),
         "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if args.score_thresh is not None:
+        if ck.kind != "detector" or not 0.0 <= args.score_thresh <= 1.0:
+            print(f"export_weights: error: --score-thresh {args.score_thresh}: expected a number in [0, 1] for a detector", file=sys.stderr)
+            return 2
+        metadata["score_thresh"] = float(args.score_thresh)
     out = save_checkpoint(args.dest, ck.model, metadata=metadata)
     size_mb = out.stat().st_size / 1e6
     print(f"wrote {out} ({ck.kind}, {size_mb:.1f} MB, md5 {md5(out)})")
