@@ -563,7 +563,7 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
 def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     from dataclasses import asdict, replace
 
-    from recognizer.engine import Recognizer, RecognizerConfig
+    from recognizer.engine import Recognizer, RecognizerConfig, recommended_score_thresh
     from train.common import UsageError, load_model_checkpoint
 
     if not args.detector:
@@ -572,7 +572,9 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     cls = load_model_checkpoint(args.classifier, "classifier", "--classifier")
     split = read_split(args.data)
     records = select_records(split.records, names=args.names, numbers=args.image_numbers, limit=args.limit)
-    overrides = {k: v for k, v in (("det_score_thresh", args.det_threshold), ("min_digit_score", args.min_digit_score))
+    # Without --det-threshold, the threshold the detector file recommends (as the CLI uses it).
+    det_threshold = args.det_threshold if args.det_threshold is not None else recommended_score_thresh(det.metadata)
+    overrides = {k: v for k, v in (("det_score_thresh", det_threshold), ("min_digit_score", args.min_digit_score))
                  if v is not None}
     try:
         config = RecognizerConfig(**overrides)
