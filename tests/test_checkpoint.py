@@ -87,3 +87,14 @@ def test_foreign_and_wrong_kind_and_mismatched(tmp_path):
 def test_save_refuses_foreign_model(tmp_path):
     with pytest.raises(TypeError, match="not a recognizer model"):
         save_checkpoint(tmp_path / "x.pt", torch.nn.Linear(2, 2))
+
+
+def test_saved_file_gets_ordinary_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "c.pt", SmallCNN(channels=(4, 4, 4)))
+    finally:
+        os.umask(umask)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)

@@ -102,6 +102,10 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
