@@ -38,8 +38,6 @@ def demo_command(args: argparse.Namespace) -> int:
         raise CLIError(f"--workers {args.workers}: expected at least 1")
     if args.threads is not None and args.threads < 1:
         raise CLIError(f"--threads {args.threads}: expected at least 1")
-    if not 0.0 <= args.score_thresh <= 1.0:
-        raise CLIError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1]")
     try:
         cfg = ClipConfig(seed=args.seed, frames=args.frames, fps=args.fps)
     except ValueError as exc:

@@ -36,6 +36,8 @@ def load_recognizer(args: argparse.Namespace) -> Any:
     from recognizer.models import CheckpointError
     from recognizer.weights import WeightsNotFoundError, resolve_weights
 
+    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
+        raise CLIError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1]")
     try:
         require_torchvision()
         det = resolve_weights(args.detector, "detector")
@@ -91,8 +93,6 @@ def run_image(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise CLIError(f"--batch {args.batch}: expected a positive number of images")
-    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
-        raise CLIError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1]")
     paths = expand_paths(args.paths)
     if not paths:
         raise CLIError(f"no images found in {', '.join(args.paths)}")

@@ -342,8 +342,6 @@ def run_command(args: argparse.Namespace) -> int:
     _positive("--workers", args.workers)
     if args.reconnect_timeout is not None and args.reconnect_timeout < 0:
         raise CLIError(f"--reconnect-timeout {args.reconnect_timeout}: expected seconds >= 0 (0 retries forever)")
-    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
-        raise CLIError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1]")
     if not (args.show or args.save or args.dump or args.log):
         log.info("no --show/--save/--dump/--log given: only the summary will be printed")
 

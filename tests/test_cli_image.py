@@ -123,3 +123,32 @@ def test_mismatched_torchvision_is_one_line(monkeypatch, images, capsys):
 def test_no_command_prints_help(capsys):
     assert cli.main([]) == 2
     assert "usage: recognizer" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["image", "demo"])
+def test_score_thresh_default_uses_the_detector_file(command, tmp_path, tiny_checkpoints, capsys, monkeypatch):
+    """No --score-thresh: every command builds its recognizer with the file's own threshold."""
+    from recognizer import cli_image
+    from recognizer.models import load_checkpoint, save_checkpoint
+
+    det = load_checkpoint(tiny_checkpoints["detector"])
+    tuned = save_checkpoint(tmp_path / "det.pt", det.model, metadata={"score_thresh": 0.93})
+    seen = {}
+    real = cli_image.load_recognizer
+
+    def spy(args):
+        rec = real(args)
+        seen["thresh"] = rec.config.det_score_thresh
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli_image, "load_recognizer", spy)
+    args = [command, "--detector", str(tuned), "--classifier", str(tiny_checkpoints["classifier"])]
+    if command == "image":
+        img = tmp_path / "a.png"
+        cv2.imwrite(str(img), np.zeros((20, 20, 3), np.uint8))
+        args.insert(1, str(img))
+    else:
+        args += ["--out", str(tmp_path / "demo"), "--frames", "4"]
+    with pytest.raises(SystemExit):
+        cli.main(args)
+    assert seen["thresh"] == 0.93
