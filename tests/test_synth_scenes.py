@@ -55,3 +55,8 @@ def test_merge_filters_ranges_and_repeats(tmp_path):
 def test_merge_reports_a_folder_that_is_not_svhn(tmp_path):
     res = run_tool("merge", "--out", str(tmp_path / "o"), str(tmp_path))
     assert res.returncode == 2 and "no digitStruct.mat or labels.json" in res.stderr
+
+
+def test_merge_reports_a_bad_range(tmp_path):
+    res = run_tool("merge", "--out", str(tmp_path / "o"), f"{tmp_path}:12-x")
+    assert res.returncode == 2 and "12-x" in res.stderr

@@ -20,7 +20,6 @@ import argparse
 import logging
 import multiprocessing as mp
 import os
-import re
 import shutil
 import sys
 import time
@@ -36,6 +35,8 @@ if str(_ROOT) not in sys.path:  # run from a checkout: make train/ importable
 
 from recognizer.synth import Generator  # noqa: E402
 from recognizer.synth.textures import add_clutter, random_wall
+from train.common import UsageError, in_ranges, parse_ranges  # noqa: E402
+from train.datasets import image_number  # noqa: E402
 from train.svhn import SVHNImage, SVHNFormatError, read_digitstruct, read_labels_json, write_digitstruct
 
 log = logging.getLogger("synth_scenes")
@@ -129,14 +130,6 @@ def make_scenes(out: Path, n: int, seed: int, workers: int, size: tuple[int, int
     return records
 
 
-def _parse_ranges(text: str) -> list[tuple[int, int]]:
-    spans = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        spans.append((int(lo), int(hi) if hi else 10**12) if "-" in part else (int(lo), int(lo)))
-    return spans
-
-
 def _read_split(folder: Path) -> list[SVHNImage]:
     if (folder / "digitStruct.mat").exists():
         return read_digitstruct(folder / "digitStruct.mat")
@@ -152,14 +145,11 @@ def merge(out: Path, specs: Sequence[str]) -> list[SVHNImage]:
     for spec in specs:
         parts = spec.split(":")
         folder = Path(parts[0])
-        ranges = _parse_ranges(parts[1]) if len(parts) > 1 and parts[1] else None
+        ranges = parse_ranges(parts[1]) if len(parts) > 1 and parts[1] else None
         repeat = int(parts[2][1:]) if len(parts) > 2 else 1
         records = _read_split(folder)
         if ranges:
-            def number(name: str) -> int:
-                m = re.search(r"(\d+)\.\w+$", name)
-                return int(m.group(1)) if m else -1
-            records = [r for r in records if any(lo <= number(r.name) <= hi for lo, hi in ranges)]
+            records = [r for r in records if (n := image_number(r.name)) is not None and in_ranges(n, ranges)]
         for rep in range(repeat):
             for r in records:
                 name = f"{len(merged) + 1}.png"
@@ -200,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             records = make_scenes(args.out, args.n, args.seed, args.workers, (int(hh), int(ww)))
         else:
             records = merge(args.out, args.specs)
-    except (SVHNFormatError, OSError, ValueError) as exc:
+    except (SVHNFormatError, UsageError, OSError, ValueError) as exc:
         print(f"synth_scenes: error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {len(records)} images to {args.out} in {time.time() - t0:.1f} s")
