@@ -256,7 +256,8 @@ def run_sequential(clip: Path, recognizer: Any, out_path: Path) -> BenchResult:
             for k, v in (getattr(recognizer, "last_timings", None) or {}).items():
                 if k in stages:
                     stages[k] += v
-            update = tracker.update(frame.index, frame.timestamp, readings)
+            h, w = frame.image.shape[:2]
+            update = tracker.update(frame.index, frame.timestamp, readings, (w, h))
             t3 = time.perf_counter()
             stages["track"] += t3 - t2
             image = annotate(frame.image, readings, update, HudInfo(frame_index=frame.index))

@@ -143,18 +143,18 @@ def run_session(
     stage = summary.stage_seconds
     for key in ("draw", "show", "write", "log"):
         stage[key] = 0.0
-    fps_ema: float | None = None
-    last_shown: float | None = None
+    # FPS over the last frames shown: batches arrive in bursts, so a rate between two
+    # consecutive frames would jump; a window of 30 frames smooths that out.
+    shown_at: deque[float] = deque(maxlen=30)
     t_start = time.monotonic()
     bar_cm = _progress(total, pipeline.live, progress)
     try:
         with pipeline, bar_cm as bar:
             for result in pipeline:
                 now = time.monotonic()
-                if last_shown is not None and now > last_shown:
-                    inst = 1.0 / (now - last_shown)
-                    fps_ema = inst if fps_ema is None else 0.9 * fps_ema + 0.1 * inst
-                last_shown = now
+                shown_at.append(now)
+                span = shown_at[-1] - shown_at[0]
+                fps_now = (len(shown_at) - 1) / span if span > 0 else None
                 frame = result.frame
                 update = result.update
                 image = None
@@ -163,7 +163,7 @@ def run_session(
                     info = None
                     if hud:
                         info = HudInfo(
-                            fps=fps_ema,
+                            fps=fps_now,
                             latency_ms=(now - result.captured_at) * 1000.0,
                             frame_index=frame.index,
                             dropped=pipeline.stats.dropped if pipeline.live else None,

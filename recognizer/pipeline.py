@@ -384,7 +384,8 @@ class Pipeline:
                         # file's; end the old tracks instead of continuing them.
                         ended = self.tracker.finish() if self._origin is not None else ()
                         self._origin = cap.origin
-                    update = self.tracker.update(cap.frame.index, cap.frame.timestamp, readings)
+                    h, w = cap.frame.image.shape[:2]
+                    update = self.tracker.update(cap.frame.index, cap.frame.timestamp, readings, (w, h))
                     if ended:
                         update = dataclasses.replace(update, ended=ended + update.ended)
                 except Exception as exc:

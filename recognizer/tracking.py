@@ -57,6 +57,11 @@ class TrackConfig:
         dedupe_seconds: a text confirmed again within this many seconds after an earlier
             confirmation of the same text (by a track that has since ended) is not announced.
         velocity_smoothing: weight of the newest motion in the velocity estimate, in [0, 1].
+        edge_weight: vote weight factor of a reading whose box touches the frame border (when
+            ``update`` gets the frame size): a plate half out of view reads as a shorter
+            number; with 0.2 such reads alone never reach ``confirm_min_support`` at the
+            default decay, and the full number takes over as soon as it is in view.
+        edge_margin: pixels from the border that count as touching it.
     """
 
     iou_threshold: float = 0.2
@@ -70,6 +75,8 @@ class TrackConfig:
     confirm_min_share: float = 0.5
     dedupe_seconds: float = 5.0
     velocity_smoothing: float = 0.5
+    edge_weight: float = 0.2
+    edge_margin: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.decay <= 1.0:
@@ -80,6 +87,8 @@ class TrackConfig:
             raise ValueError(f"iou_threshold={self.iou_threshold} must be in [0, 1]")
         if self.max_gap_frames < 0 or self.max_gap_seconds < 0:
             raise ValueError("max_gap_frames and max_gap_seconds must be >= 0")
+        if not 0.0 <= self.edge_weight <= 1.0:
+            raise ValueError(f"edge_weight={self.edge_weight} must be in [0, 1]")
         if not 0.0 <= self.velocity_smoothing <= 1.0:
             raise ValueError(f"velocity_smoothing={self.velocity_smoothing} must be in [0, 1]")
 
@@ -230,6 +239,11 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _touches_border(b: Box, frame_size: tuple[int, int], margin: float) -> bool:
+    w, h = frame_size
+    return b[0] <= margin or b[1] <= margin or b[2] >= w - 1 - margin or b[3] >= h - 1 - margin
+
+
 def _center(b: Box) -> tuple[float, float]:
     return ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
 
@@ -287,7 +301,7 @@ class _Track:
         votes = self.digit_votes[length]
         return "".join(str(int(np.argmax(votes[i]))) for i in range(length))
 
-    def vote(self, reading: Reading, decay: float) -> None:
+    def vote(self, reading: Reading, decay: float, scale: float = 1.0) -> None:
         for k in self.length_votes:
             self.length_votes[k] *= decay
         for arr in self.digit_votes.values():
@@ -296,6 +310,8 @@ class _Track:
         if not text or not text.isdigit():
             return
         whole, per_digit = _reading_weights(reading)
+        whole *= scale
+        per_digit = [w * scale for w in per_digit]
         n = len(text)
         self.length_votes[n] = self.length_votes.get(n, 0.0) + whole
         arr = self.digit_votes.setdefault(n, np.zeros((n, 10), dtype=np.float64))
@@ -356,13 +372,22 @@ class Tracker:
         self._last_frame = None
         self._prev_frame = None
 
-    def update(self, frame_index: int, timestamp: float, readings: list[Reading]) -> TrackUpdate:
+    def update(
+        self,
+        frame_index: int,
+        timestamp: float,
+        readings: list[Reading],
+        frame_size: tuple[int, int] | None = None,
+    ) -> TrackUpdate:
         """Feed the readings of one frame.
 
         Args:
             frame_index: the frame's index; must not go backwards (equal is allowed).
             timestamp: the frame's time in seconds.
             readings: the house numbers read in the frame (may be empty).
+            frame_size: ``(width, height)`` of the frame in pixels. When given, a reading whose
+                box touches the frame's border (a plate entering or leaving the view, likely
+                cut) votes with ``config.edge_weight`` of its weight.
 
         Returns:
             The :class:`TrackUpdate` for this frame.
@@ -400,7 +425,8 @@ class Tracker:
                 self._move(track, boxes[r_idx], frame_index)
             track.last_frame, track.last_time = frame_index, timestamp
             track.hits += 1
-            track.vote(reading, cfg.decay)
+            scale = cfg.edge_weight if frame_size is not None and _touches_border(boxes[r_idx], frame_size, cfg.edge_margin) else 1.0
+            track.vote(reading, cfg.decay, scale)
             self._update_stable(track)
             event = self._maybe_confirm(track, frame_index, timestamp)
             if event is not None:

@@ -43,10 +43,10 @@ class FakeRecognizer:
 
 
 class FailingTracker(Tracker):
-    def update(self, frame_index, timestamp, readings):  # type: ignore[override]
+    def update(self, frame_index, timestamp, readings, frame_size=None):  # type: ignore[override]
         if frame_index >= 3:
             raise RuntimeError("injected tracking failure")
-        return super().update(frame_index, timestamp, readings)
+        return super().update(frame_index, timestamp, readings, frame_size)
 
 
 @pytest.fixture
@@ -242,10 +242,13 @@ def test_two_workers_keep_frame_order(clip: Path, live: bool) -> None:
             return super().recognize(images)
 
     rec = Jittery()
-    with VideoFileSource(clip) as src:
-        cfg = PipelineConfig(batch_size=3, workers=2, live=live, realtime=False)
+    # Live: a camera at 100 fps, so a new frame is waiting while one worker sleeps 30 ms.
+    src = SyntheticCamera(ClipSpec(width=160, height=120, fps=100.0), frames=40) if live else VideoFileSource(clip)
+    with src:
+        cfg = PipelineConfig(batch_size=3, workers=2)
         pipe = Pipeline(src, rec, tracker=Tracker(), config=cfg)
         results = collect(pipe)
+    assert pipe.live == live
     indices = [r.frame.index for r in results]
     assert indices == sorted(indices) and len(set(indices)) == len(indices)
     if not live:

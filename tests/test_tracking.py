@@ -201,3 +201,14 @@ def test_finish_ends_every_live_track() -> None:
     ended = tracker.finish()
     assert sorted((e.text, e.first_frame, e.last_frame, e.confirmed) for e in ended) == [("12", 0, 3, True), ("3", 0, 3, True)]
     assert tracker.num_tracks == 0 and tracker.finish() == ()
+
+
+@pytest.mark.parametrize("frame_size, expected", [((640, 480), ["1350"]), (None, ["350", "1350"])])
+def test_a_plate_entering_the_view_is_confirmed_once_whole(frame_size, expected) -> None:
+    # A plate slides in from the left edge: "350" while its first digit is still out of view.
+    script = [[reading("350", x=0.0)] for _ in range(10)] + [[reading("1350", x=4.0 + 3 * i)] for i in range(10)]
+    tracker = Tracker()
+    updates = [tracker.update(i, i / FPS, r, frame_size) for i, r in enumerate(script)]
+    assert [e.text for e in all_events(updates)] == expected
+    assert stable_texts(updates)[-1] == "1350"
+    assert len({a for u in updates for a in u.assignments}) == 1
