@@ -57,11 +57,14 @@ class TrackConfig:
         dedupe_seconds: a text confirmed again within this many seconds after an earlier
             confirmation of the same text (by a track that has since ended) is not announced.
         velocity_smoothing: weight of the newest motion in the velocity estimate, in [0, 1].
-        edge_weight: vote weight factor of a reading whose box touches the frame border (when
+        edge_weight: vote weight factor of a reading that may be cut by the frame border (when
             ``update`` gets the frame size): a plate half out of view reads as a shorter
             number; with 0.2 such reads alone never reach ``confirm_min_support`` at the
             default decay, and the full number takes over as soon as it is in view.
-        edge_margin: pixels from the border that count as touching it.
+        edge_margin: pixels from any border that count as touching it.
+        edge_digits: a reading this many digit pitches (its box width / its length, at least
+            0.8 x its height) or less from the left or right border may have lost a digit
+            past it.
     """
 
     iou_threshold: float = 0.2
@@ -77,6 +80,7 @@ class TrackConfig:
     velocity_smoothing: float = 0.5
     edge_weight: float = 0.2
     edge_margin: float = 2.0
+    edge_digits: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.decay <= 1.0:
@@ -239,9 +243,15 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _touches_border(b: Box, frame_size: tuple[int, int], margin: float) -> bool:
+def _near_border(reading: Reading, b: Box, frame_size: tuple[int, int], margin: float, digits: float) -> bool:
+    """True when the reading may be cut by the frame: within ``margin`` px of the top or
+    bottom, or within ``margin`` px plus ``digits`` digit pitches of the left or right side
+    (a digit hidden past the border leaves the next one at most one pitch from it)."""
     w, h = frame_size
-    return b[0] <= margin or b[1] <= margin or b[2] >= w - 1 - margin or b[3] >= h - 1 - margin
+    # Digit pitch from the box width, but at least 0.8 x its height: a lone "1" is narrow.
+    pitch = max((b[2] - b[0]) / max(len(reading.text), 1), 0.8 * (b[3] - b[1]))
+    side = margin + digits * pitch
+    return b[0] <= side or b[2] >= w - 1 - side or b[1] <= margin or b[3] >= h - 1 - margin
 
 
 def _center(b: Box) -> tuple[float, float]:
@@ -385,9 +395,9 @@ class Tracker:
             frame_index: the frame's index; must not go backwards (equal is allowed).
             timestamp: the frame's time in seconds.
             readings: the house numbers read in the frame (may be empty).
-            frame_size: ``(width, height)`` of the frame in pixels. When given, a reading whose
-                box touches the frame's border (a plate entering or leaving the view, likely
-                cut) votes with ``config.edge_weight`` of its weight.
+            frame_size: ``(width, height)`` of the frame in pixels. When given, a reading that
+                may be cut by the frame's border (a plate entering or leaving the view; see
+                ``TrackConfig.edge_digits``) votes with ``config.edge_weight`` of its weight.
 
         Returns:
             The :class:`TrackUpdate` for this frame.
@@ -425,7 +435,8 @@ class Tracker:
                 self._move(track, boxes[r_idx], frame_index)
             track.last_frame, track.last_time = frame_index, timestamp
             track.hits += 1
-            scale = cfg.edge_weight if frame_size is not None and _touches_border(boxes[r_idx], frame_size, cfg.edge_margin) else 1.0
+            near = frame_size is not None and _near_border(reading, boxes[r_idx], frame_size, cfg.edge_margin, cfg.edge_digits)
+            scale = cfg.edge_weight if near else 1.0
             track.vote(reading, cfg.decay, scale)
             self._update_stable(track)
             event = self._maybe_confirm(track, frame_index, timestamp)
@@ -519,6 +530,10 @@ class Tracker:
         if support < cfg.confirm_min_support or share < cfg.confirm_min_share:
             return None
         track.confirmed_texts.add(text)
+        if any(text in other for other in track.confirmed_texts if other != text):
+            # Part of a number this track already announced ("4" of "47" as the plate
+            # leaves the view): the same house, not a new one.
+            return None
         last = self._recent.get(text)
         self._recent[text] = timestamp
         if last is not None and timestamp - last <= cfg.dedupe_seconds and not self._confirmed_elsewhere(track, text):

@@ -212,3 +212,12 @@ def test_a_plate_entering_the_view_is_confirmed_once_whole(frame_size, expected)
     assert [e.text for e in all_events(updates)] == expected
     assert stable_texts(updates)[-1] == "1350"
     assert len({a for u in updates for a in u.assignments}) == 1
+
+
+def test_part_of_a_confirmed_number_is_not_announced_again() -> None:
+    # "47" confirmed, then the plate leaves the view and only "4" is read, for long enough to
+    # become the stable text: it is shown, but not announced as a new house number.
+    script = [[reading("47")] for _ in range(10)] + [[reading("4")] for _ in range(15)]
+    updates = run(Tracker(), script)
+    assert stable_texts(updates)[-1] == "4"
+    assert [e.text for e in all_events(updates)] == ["47"]
