@@ -153,3 +153,16 @@ def test_records() -> None:
         u = tracker.update(i, i / 30, [reading("5")])
     ev = event_record(tracker.finish()[0])
     assert ev["type"] == "track_ended" and ev["text"] == "5" and ev["last_frame"] == 3
+
+
+@pytest.mark.parametrize(
+    "keys, paused, quit",
+    [([ord("q")], False, True), ([27], False, True), ([ord("Q")], False, True), ([ord(" ")], True, False),
+     ([ord(" "), ord(" ")], False, False), ([-1, ord("x")], False, False), ([ord(" "), 27], True, True)],
+)
+def test_window_keys(monkeypatch: pytest.MonkeyPatch, keys: list[int], paused: bool, quit: bool) -> None:
+    monkeypatch.setenv("DISPLAY", ":12345")  # constructing the sink opens nothing yet
+    win = WindowSink()
+    for k in keys:
+        win._handle_key(k)
+    assert (win.paused, win.quit) == (paused, quit)
