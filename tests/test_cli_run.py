@@ -17,6 +17,7 @@ import pytest
 from recognizer.bench import ClipSpec, make_clip
 from recognizer.cli import main
 from recognizer.types import DigitBox, Reading
+from video_helpers import count_frames
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = ClipSpec(width=160, height=120, fps=24.0, numbers=("12",))
@@ -36,17 +37,6 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def video_frames(path: Path) -> tuple[int, float]:
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), f"{path} does not open"
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
-    return n, fps
-
-
 @pytest.mark.timeout(120)
 def test_file_run_writes_every_output(tmp_path: Path, clip: Path, models: list[str], capsys: pytest.CaptureFixture) -> None:
     out, log, dump = tmp_path / "out.mp4", tmp_path / "log.jsonl", tmp_path / "dump"
@@ -54,7 +44,7 @@ def test_file_run_writes_every_output(tmp_path: Path, clip: Path, models: list[s
     stdout = capsys.readouterr().out
     assert rc == 0, stdout
     # Same frame count and frame rate as the input: no frame dropped in file mode.
-    assert video_frames(out) == (30, pytest.approx(24.0, abs=0.01))
+    assert count_frames(out) == (30, pytest.approx(24.0, abs=0.01))
     assert re.search(r"completed: 30 frames in [\d.]+ s \([\d.]+ FPS\), dropped 0, house numbers confirmed: \d+", stdout)
     records = read_jsonl(log)
     assert records[0]["type"] == "run" and records[0]["live"] is False
@@ -145,7 +135,7 @@ def test_stage_failure_finalizes_outputs_and_exits_1(
     records = read_jsonl(log)
     frames = [r for r in records if r["type"] == "frame"]
     assert records[-1] == records[-1] | {"type": "summary", "status": "failed", "frames": len(frames)}
-    n, _ = video_frames(out)
+    n, _ = count_frames(out)
     assert n == len(frames) == 6, "what was processed before the failure is kept"
 
 
@@ -185,7 +175,7 @@ def test_signal_during_a_file_run_finalizes_outputs(tmp_path: Path, models: list
     assert 20 <= len(frames) < 3000
     assert records[-1]["type"] == "summary" and records[-1]["status"] == status
     # A playable video holding exactly the frames that were processed.
-    assert video_frames(out)[0] == len(frames)
+    assert count_frames(out)[0] == len(frames)
     assert f"{status}: {len(frames)} frames" in stdout
 
 
@@ -258,5 +248,5 @@ def test_folder_of_videos_run(tmp_path: Path, models: list[str], capsys: pytest.
     frames = [r for r in read_jsonl(log) if r["type"] == "frame"]
     assert [Path(r["file"]).name for r in frames] == ["part1.mp4"] * 7 + ["part2.mp4"] * 5
     assert [r["frame"] for r in frames] == list(range(12))
-    assert video_frames(out) == (12, pytest.approx(24.0, abs=0.01))
+    assert count_frames(out) == (12, pytest.approx(24.0, abs=0.01))
     assert "completed: 12 frames" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import pytest
 from recognizer.sinks import DumpSink, JsonlLog, SinkError, VideoSink, WindowSink, event_record, frame_record
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
+from video_helpers import count_frames
 
 
 def reading(text: str = "12") -> Reading:
@@ -20,17 +21,6 @@ def reading(text: str = "12") -> Reading:
 
 def frames(n: int, w: int = 96, h: int = 64) -> list[np.ndarray]:
     return [np.full((h, w, 3), (i * 7) % 255, np.uint8) for i in range(n)]
-
-
-def count_frames(path: Path) -> tuple[int, float]:
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), f"{path} is not a playable video"
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
-    return n, fps
 
 
 @pytest.mark.parametrize("name", ["out.mp4", "out.avi", "out.mkv"])
