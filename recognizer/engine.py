@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from recognizer.compose import compose_readings
+from recognizer.labels import NOT_DIGIT_CLASS, NUM_DIGITS
 from recognizer.models import load_checkpoint
 from recognizer.preprocess import DEFAULT_CROP_PAD, check_image, crop_digits, crops_to_tensor, frame_to_tensor
 from recognizer.types import Reading
@@ -33,17 +34,20 @@ class RecognizerConfig:
     Attributes:
         det_score_thresh: keep detections scoring at least this (0..1).
         min_digit_score: drop digits whose classifier probability is below this (0..1).
+        not_digit_thresh: with a classifier that has the 11th "not a digit" class, drop a
+            detection whose "not a digit" probability is at least this (0..1; 1 keeps all).
         crop_pad: margin around each square digit crop (fraction of its side).
         fp16: use float16 autocast on CUDA (ignored on the CPU).
     """
 
     det_score_thresh: float = 0.5
     min_digit_score: float = 0.0
+    not_digit_thresh: float = 0.5
     crop_pad: float = DEFAULT_CROP_PAD
     fp16: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("det_score_thresh", "min_digit_score"):
+        for name in ("det_score_thresh", "min_digit_score", "not_digit_thresh"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name}={value!r}; expected a number in [0, 1]")
@@ -84,7 +88,8 @@ class Recognizer:
     Args:
         detector: a torchvision Faster R-CNN from ``build_detector`` (or any module with the
             same eval-mode interface).
-        classifier: a ``SmallCNN`` (N, 3, 32, 32) -> (N, 10) logits.
+        classifier: a ``SmallCNN`` (N, 3, 32, 32) -> (N, 10) logits, or (N, 11) where class 10
+            is "not a digit" (such detections are dropped, see ``not_digit_thresh``).
         device: ``None``/"auto", "cpu", "cuda", a ``torch.device``.
         config: inference settings.
     """
@@ -145,17 +150,35 @@ class Recognizer:
             results.append((boxes.reshape(-1, 4), scores[keep].cpu().numpy().astype(np.float32)))
         return results
 
-    @torch.inference_mode()
     def classify(self, crops_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Classify ``(N, 32, 32, 3)`` uint8 RGB crops in one call; ``(digits int64, probs float32)``."""
+        """Classify ``(N, 32, 32, 3)`` uint8 RGB crops in one call; ``(digits int64, probs float32)``.
+
+        ``digits`` is the most probable digit 0..9 and ``probs`` its probability, also for a
+        classifier with the "not a digit" class (see :meth:`classify_full`).
+        """
+        digits, probs, _ = self.classify_full(crops_rgb)
+        return digits, probs
+
+    @torch.inference_mode()
+    def classify_full(self, crops_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Like :meth:`classify`, plus each crop's "not a digit" probability ``(N,)`` float32
+        (zeros for a 10-class classifier)."""
         if len(crops_rgb) == 0:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
+            return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
         x = crops_to_tensor(crops_rgb).to(self.device, non_blocking=True)
         with self._autocast():
             logits = self.classifier(x)
         probs = torch.softmax(logits.float(), dim=1)
-        conf, digit = probs.max(dim=1)
-        return digit.cpu().numpy().astype(np.int64), conf.cpu().numpy().astype(np.float32)
+        conf, digit = probs[:, :NUM_DIGITS].max(dim=1)
+        if probs.shape[1] > NUM_DIGITS:
+            not_digit = probs[:, NOT_DIGIT_CLASS]
+        else:
+            not_digit = torch.zeros_like(conf)
+        return (
+            digit.cpu().numpy().astype(np.int64),
+            conf.cpu().numpy().astype(np.float32),
+            not_digit.cpu().numpy().astype(np.float32),
+        )
 
     def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]:
         """Read the house numbers in each frame.
@@ -174,14 +197,14 @@ class Recognizer:
         crops = [crop_digits(img, boxes, pad=self.config.crop_pad) for img, (boxes, _) in zip(images, detections)]
         counts = [len(c) for c in crops]
         all_crops = np.concatenate(crops, axis=0) if sum(counts) else np.empty((0, 32, 32, 3), np.uint8)
-        digits, probs = self.classify(all_crops)
+        digits, probs, not_digit = self.classify_full(all_crops)
         t2 = time.perf_counter()
         results: list[list[Reading]] = []
         start = 0
         for (boxes, scores), n in zip(detections, counts):
-            d, p = digits[start : start + n], probs[start : start + n]
+            d, p, nd = digits[start : start + n], probs[start : start + n], not_digit[start : start + n]
             start += n
-            keep = p >= self.config.min_digit_score
+            keep = (p >= self.config.min_digit_score) & ~((nd > 0) & (nd >= self.config.not_digit_thresh))
             results.append(compose_readings(boxes[keep], d[keep], scores[keep], p[keep]))
         t3 = time.perf_counter()
         self.last_timings = {"detect": t1 - t0, "classify": t2 - t1, "compose": t3 - t2}

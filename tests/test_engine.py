@@ -158,3 +158,41 @@ def test_detector_file_carries_its_tuned_threshold(tmp_path, tiny_checkpoints):
     assert rec.config.det_score_thresh == 0.3
     rec = Recognizer.from_checkpoints(tiny_checkpoints["detector"], tiny_checkpoints["classifier"], device="cpu")
     assert rec.config.det_score_thresh == RecognizerConfig().det_score_thresh
+
+
+class GreyReaderWithNotDigit(GreyReader):
+    """11 classes: a bright crop (grey level >= 200, i.e. "digit" 9+) is "not a digit"."""
+
+    def forward(self, x):
+        grey = (x * CROP_STD + CROP_MEAN).mean(dim=(1, 2, 3)) * 255
+        logits = torch.zeros(len(x), 11)
+        digit = ((grey - 10) / 20).round().clamp(0, 9).long()
+        logits[torch.arange(len(x)), digit] = 5.0
+        logits[grey >= 185, 10] = 10.0  # the "not a digit" class wins for the brightest squares
+        return logits
+
+
+def test_engine_drops_detections_the_classifier_calls_not_a_digit():
+    img = np.zeros((60, 160, 3), np.uint8)
+    boxes = paint_number("359", 10, 10, img)
+    rec = Recognizer(FakeDetector([boxes]), GreyReaderWithNotDigit(), device="cpu")
+    (readings,) = rec.recognize([img])
+    # the bright square (a door edge, say) is dropped
+    assert [r.text for r in readings] == ["35"]
+    digits, probs, not_digit = rec.classify_full(np.stack([np.full((32, 32, 3), v, np.uint8) for v in (70, 190)]))
+    assert digits.tolist() == [3, 9]
+    assert not_digit[0] < 0.01 and not_digit[1] > 0.99
+    # probabilities of the digit stay those of the full softmax (not renormalised over digits)
+    assert probs[1] < 0.01
+    # not_digit_thresh=1.0 keeps every detection
+    keep_all = Recognizer(FakeDetector([boxes]), GreyReaderWithNotDigit(), device="cpu",
+                          config=RecognizerConfig(not_digit_thresh=1.0))
+    assert [r.text for r in keep_all.recognize([img])[0]] == ["359"]
+
+
+def test_ten_class_classifier_reports_zero_not_digit_probability():
+    rec = Recognizer(FakeDetector([[]]), GreyReader(), device="cpu", config=RecognizerConfig(not_digit_thresh=0.0))
+    digits, _, not_digit = rec.classify_full(np.full((2, 32, 32, 3), 50, np.uint8))
+    assert digits.tolist() == [2, 2] and not_digit.tolist() == [0.0, 0.0]
+    with pytest.raises(ValueError, match="not_digit_thresh"):
+        RecognizerConfig(not_digit_thresh=1.5)

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from recognizer.labels import NOT_DIGIT_LABEL, NUM_DIGITS
 from train.augment import CROP_PRESETS, WithItemRng, crop_augment
 from train.common import (
     Stopwatch,
@@ -140,6 +141,23 @@ def load_crops(specs: Sequence[str], npz_ranges: str | None, option: str) -> Any
     if total == 0:
         raise UsageError(f"{option} {' '.join(specs)}: no crops left (check the files and the source-image filter)")
     return datasets.CropDataset.concat(*[p for p in parts if len(p)])
+
+
+def widen_classifier(model: nn.Module, num_classes: int) -> None:
+    """Give a trained ``SmallCNN`` more output classes in place, keeping the trained rows.
+
+    The new rows start at zero weight and a bias below every trained logit's typical value,
+    so the widened model first predicts what it did before.
+    """
+    old = model.fc
+    new = nn.Linear(old.in_features, num_classes)
+    with torch.no_grad():
+        new.weight.zero_()
+        new.bias.fill_(float(old.bias.min()) - 1.0)
+        new.weight[: old.out_features] = old.weight
+        new.bias[: old.out_features] = old.bias
+    model.fc = new
+    model.config["num_classes"] = int(num_classes)
 
 
 def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -271,6 +289,8 @@ def _main(argv: Sequence[str] | None) -> int:
     # ---- model
     resume_ckpt = load_model_checkpoint(args.resume, "classifier", "--resume") if args.resume else None
     init_ckpt = load_model_checkpoint(args.init, "classifier", "--init") if args.init else None
+    # An 11th class ("not a digit") when the training crops include any labelled -1.
+    num_classes = NUM_DIGITS + 1 if bool((train_ds.labels == NOT_DIGIT_LABEL).any()) else NUM_DIGITS
     if resume_ckpt is not None:
         model = resume_ckpt.model
     elif init_ckpt is not None:
@@ -279,7 +299,14 @@ def _main(argv: Sequence[str] | None) -> int:
     else:
         from recognizer.models import SmallCNN
 
-        model = SmallCNN(channels=tuple(args.channels), dropout=args.dropout)
+        model = SmallCNN(num_classes=num_classes, channels=tuple(args.channels), dropout=args.dropout)
+    if model.fc.out_features < num_classes:
+        widen_classifier(model, num_classes)
+        log.info("added the 'not a digit' class to the classifier from %s", args.init or args.resume)
+    num_classes = model.fc.out_features
+    if int(val_ds.classes.max(initial=0)) >= num_classes:
+        raise UsageError(f"--val has crops labelled 'not a digit' (-1) but --train has none; "
+                         "add not-digit crops to --train or drop them from --val")
     model.to(device)
 
     # ---- optimizer, schedule
@@ -365,7 +392,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from train.evaluate import confusion_matrix, format_confusion
 
     log.info("confusion matrix of %s on the validation crops:\n%s", best_path,
-             format_confusion(confusion_matrix(preds, val_ds.labels)))
+             format_confusion(confusion_matrix(preds, val_ds.classes, num_classes=num_classes)))
     print(f"held-out accuracy: {final_acc:.4f} on {len(val_ds)} crops (best epoch {best_epoch}, {best_path})")
     return 0
 

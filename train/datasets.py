@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from recognizer.labels import DETECTOR_DIGIT, svhn_to_digits
+from recognizer.labels import DETECTOR_DIGIT, NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, crop_labels_to_classes
 from recognizer.preprocess import crop_digits, crops_to_tensor, frame_to_tensor
 from train.svhn import SVHNImage, read_32x32_mat, read_digitstruct, read_labels_json
 
@@ -305,11 +305,12 @@ class CropDataset(Dataset):
 
     Items are ``(crop, label)``: ``crop`` a ``(3, 32, 32)`` float32 tensor normalised by
     :func:`recognizer.preprocess.crops_to_tensor` (after the optional ``augment`` on the
-    uint8 crop), ``label`` an int 0..9.
+    uint8 crop), ``label`` an int 0..9, or 10 (``NOT_DIGIT_CLASS``) for a crop that is not a
+    digit (label -1 in crop files; see :mod:`recognizer.labels`).
 
     Attributes:
         images: ``(N, 32, 32, 3)`` uint8 RGB.
-        labels: ``(N,)`` int64 digits 0..9.
+        labels: ``(N,)`` int64 digits 0..9, or -1 for "not a digit".
         source_image: ``(N,)`` int64 SVHN image number each crop came from (-1 unknown), or
             None when the source does not say.
         skipped: ``(file, reason)`` of inputs left out.
@@ -330,7 +331,8 @@ class CropDataset(Dataset):
         if images.ndim != 4 or images.shape[1:] != (32, 32, 3) or images.dtype != np.uint8:
             raise DatasetError(f"{description}: images have shape {images.shape} dtype {images.dtype}; expected (N, 32, 32, 3) uint8")
         try:
-            labels = svhn_to_digits(np.asarray(labels))
+            classes = crop_labels_to_classes(np.asarray(labels))
+            labels = np.where(classes == NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, classes).astype(np.int64)
         except ValueError as exc:
             raise DatasetError(f"{description}: {exc}") from None
         if len(labels) != len(images):
@@ -355,7 +357,13 @@ class CropDataset(Dataset):
             crop = np.asarray(self.augment(crop))
             if crop.shape != (32, 32, 3) or crop.dtype != np.uint8:
                 raise ValueError(f"augment returned {crop.shape} {crop.dtype}; expected (32, 32, 3) uint8")
-        return crops_to_tensor(crop[None])[0], int(self.labels[index])
+        label = int(self.labels[index])
+        return crops_to_tensor(crop[None])[0], NOT_DIGIT_CLASS if label == NOT_DIGIT_LABEL else label
+
+    @property
+    def classes(self) -> np.ndarray:
+        """``(N,)`` int64 classifier classes: :attr:`labels` with -1 as ``NOT_DIGIT_CLASS`` (10)."""
+        return np.where(self.labels == NOT_DIGIT_LABEL, NOT_DIGIT_CLASS, self.labels).astype(np.int64)
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> CropDataset:
         """A new dataset of the crops at ``indices`` (or a boolean mask)."""
@@ -437,7 +445,8 @@ class CropDataset(Dataset):
     def from_npz(
         cls, path: str | os.PathLike, *, indices: Sequence[int] | np.ndarray | None = None, augment: CropAugment | None = None
     ) -> CropDataset:
-        """An ``.npz`` with ``X`` ``(N, 32, 32, 3)`` uint8 RGB and ``y`` ``(N,)`` digits (10 allowed),
+        """An ``.npz`` with ``X`` ``(N, 32, 32, 3)`` uint8 RGB and ``y`` ``(N,)`` digits (10 allowed;
+        -1 marks a crop that is not a digit),
         optionally ``source_image`` (as ``data/svhn_real/crops/train_crops_1083.npz``).
 
         Args:

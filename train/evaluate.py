@@ -471,8 +471,12 @@ def evaluate_split(
     return report
 
 
-def classify_crops(model: Any, crops: np.ndarray, device: Any, batch_size: int = 512) -> np.ndarray:
-    """Classifier predictions ``(N,)`` int64 for ``(N, 32, 32, 3)`` uint8 RGB crops."""
+def classify_crops(model: Any, crops: np.ndarray, device: Any, batch_size: int = 512, *, digits_only: bool = True) -> np.ndarray:
+    """Classifier predictions ``(N,)`` int64 for ``(N, 32, 32, 3)`` uint8 RGB crops.
+
+    ``digits_only``: the most probable digit 0..9 even where the classifier has a "not a digit"
+    class (per-digit accuracy asks which digit a true digit crop shows); else any class.
+    """
     import torch
 
     from recognizer.preprocess import crops_to_tensor
@@ -482,7 +486,10 @@ def classify_crops(model: Any, crops: np.ndarray, device: Any, batch_size: int =
     with torch.inference_mode():
         for start in range(0, len(crops), batch_size):
             x = crops_to_tensor(crops[start : start + batch_size]).to(device)
-            preds.append(model(x).argmax(1).cpu().numpy())
+            logits = model(x)
+            if digits_only:
+                logits = logits[:, :10]
+            preds.append(logits.argmax(1).cpu().numpy())
     return np.concatenate(preds).astype(np.int64) if preds else np.zeros(0, np.int64)
 
 
@@ -508,6 +515,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="images per recognizer call")
     p.add_argument("--det-threshold", type=float, default=None, help="detector score threshold of the pipeline (default: the engine's)")
     p.add_argument("--min-digit-score", type=float, default=None, help="classifier probability below which a digit is dropped")
+    p.add_argument("--not-digit-thresh", type=float, default=None,
+                   help="drop a detection whose 'not a digit' probability is at least this (classifiers with that class)")
     p.add_argument("--max-failures", type=int, default=100, help="draw at most this many failures")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -542,6 +551,14 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
     t0 = time.perf_counter()
     preds = classify_crops(model, crops, device)
     seconds = time.perf_counter() - t0
+    # Crops labelled "not a digit" (-1) have no digit to get right: per-digit accuracy leaves
+    # them out, and the report says how many of them the classifier called "not a digit".
+    is_digit = labels >= 0
+    not_digit_rejected = None
+    if (~is_digit).any() and int(getattr(model.fc, "out_features", 10)) > 10:
+        any_class = classify_crops(model, crops[~is_digit], device, digits_only=False)
+        not_digit_rejected = float(np.mean(any_class == 10))
+    preds, labels = preds[is_digit], labels[is_digit]
     matrix = confusion_matrix(preds, labels)
     acc = accuracy(preds.tolist(), labels.tolist())
     report = {
@@ -552,11 +569,15 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
         "count": int(len(labels)),
         "digit_accuracy": _nan_to_none(acc),
         "confusion": matrix.tolist(),
-        "crops_per_second": round(len(labels) / seconds, 1) if seconds > 0 else None,
+        "not_digit_crops": int((~is_digit).sum()),
+        "not_digit_rejected": not_digit_rejected,
+        "crops_per_second": round(len(is_digit) / seconds, 1) if seconds > 0 else None,
     }
     path = _write_report(Path(args.out), report)
     print(format_confusion(matrix))
     print(f"per-digit accuracy: {_fmt(report['digit_accuracy'])} on {len(labels)} crops (report: {path})")
+    if not_digit_rejected is not None:
+        print(f"'not a digit' crops called so: {not_digit_rejected:.4f} of {report['not_digit_crops']}")
     return 0
 
 
@@ -574,7 +595,8 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     records = select_records(split.records, names=args.names, numbers=args.image_numbers, limit=args.limit)
     # Without --det-threshold, the threshold the detector file recommends (as the CLI uses it).
     det_threshold = args.det_threshold if args.det_threshold is not None else recommended_score_thresh(det.metadata)
-    overrides = {k: v for k, v in (("det_score_thresh", det_threshold), ("min_digit_score", args.min_digit_score))
+    overrides = {k: v for k, v in (("det_score_thresh", det_threshold), ("min_digit_score", args.min_digit_score),
+                                   ("not_digit_thresh", args.not_digit_thresh))
                  if v is not None}
     try:
         config = RecognizerConfig(**overrides)

@@ -90,7 +90,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "kind": kind,
         "config": config,
-        "labels": label_map()[kind],
+        "labels": label_map(int(config.get("num_classes", 10)) if kind == "classifier" else 10)[kind],
         "state_dict": state,
         "metadata": dict(metadata or {}),
         "extra": dict(extra or {}),
