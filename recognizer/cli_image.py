@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,24 +27,41 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="P",
         help="detector score threshold in [0, 1] (default: the one stored in the detector file, else 0.5)",
     )
+    g.add_argument(
+        "--not-digit-thresh",
+        type=float,
+        default=None,
+        metavar="P",
+        help="drop a detection the classifier calls 'not a digit' with at least this probability, in [0, 1] "
+        "(classifiers with that class; default: the one stored in the classifier file, else 0.5)",
+    )
 
 
 def load_recognizer(args: argparse.Namespace) -> Any:
     """Build a Recognizer from CLI options, turning every failure into a one-line CLIError."""
     from recognizer._compat import DependencyError, require_torchvision
     from recognizer.cli import CLIError
-    from recognizer.engine import Recognizer, RecognizerConfig
+    from recognizer.engine import Recognizer
     from recognizer.models import CheckpointError
     from recognizer.weights import WeightsNotFoundError, resolve_weights
 
-    if args.score_thresh is not None and not 0.0 <= args.score_thresh <= 1.0:
-        raise CLIError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1]")
+    overrides = {}
+    for option, field in (("score_thresh", "det_score_thresh"), ("not_digit_thresh", "not_digit_thresh")):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if not 0.0 <= value <= 1.0:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a number in [0, 1]")
+        overrides[field] = value
     try:
         require_torchvision()
         det = resolve_weights(args.detector, "detector")
         clf = resolve_weights(args.classifier, "classifier")
-        config = None if args.score_thresh is None else RecognizerConfig(det_score_thresh=args.score_thresh)
-        return Recognizer.from_checkpoints(det, clf, device=args.device, config=config)
+        rec = Recognizer.from_checkpoints(det, clf, device=args.device)
+        if overrides:
+            # Options given on the command line replace what the files recommend.
+            rec.config = dataclasses.replace(rec.config, **overrides)
+        return rec
     except DependencyError as exc:
         raise CLIError(str(exc), code=3) from exc
     except (WeightsNotFoundError, CheckpointError, ValueError) as exc:

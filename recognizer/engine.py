@@ -55,9 +55,12 @@ class RecognizerConfig:
             raise ValueError(f"crop_pad={self.crop_pad!r}; expected a number in [0, 2]")
 
 
-def recommended_score_thresh(metadata: dict[str, Any], default: float = RecognizerConfig.det_score_thresh) -> float:
-    """The detection threshold a detector checkpoint recommends (``metadata["score_thresh"]``)."""
-    value = metadata.get("score_thresh", default)
+def recommended_score_thresh(
+    metadata: dict[str, Any], default: float = RecognizerConfig.det_score_thresh, *, key: str = "score_thresh"
+) -> float:
+    """The threshold a checkpoint recommends: ``metadata["score_thresh"]`` of a detector file
+    (detection score), ``metadata["not_digit_thresh"]`` of a classifier file with ``key``."""
+    value = metadata.get(key, default)
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -120,13 +123,19 @@ class Recognizer:
     ) -> Recognizer:
         """Load both models from self-describing checkpoints (``CheckpointError`` if unusable).
 
-        Without ``config``, the detector file's own ``metadata["score_thresh"]`` (the threshold
-        tuned on validation images when it was shipped) is used, else the default 0.5.
+        Without ``config``, the detector file's own ``metadata["score_thresh"]`` and the
+        classifier file's ``metadata["not_digit_thresh"]`` (thresholds tuned on validation
+        images when they were shipped) are used, else the defaults (0.5 each).
         """
         det = load_checkpoint(detector_path, kind="detector")
         clf = load_checkpoint(classifier_path, kind="classifier")
         if config is None:
-            config = RecognizerConfig(det_score_thresh=recommended_score_thresh(det.metadata))
+            config = RecognizerConfig(
+                det_score_thresh=recommended_score_thresh(det.metadata),
+                not_digit_thresh=recommended_score_thresh(
+                    clf.metadata, RecognizerConfig.not_digit_thresh, key="not_digit_thresh"
+                ),
+            )
         rec = cls(det.model, clf.model, device=device, config=config)
         rec.metadata = {"detector": det.metadata, "classifier": clf.metadata}
         return rec

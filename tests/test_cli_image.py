@@ -152,3 +152,31 @@ def test_score_thresh_default_uses_the_detector_file(command, tmp_path, tiny_che
     with pytest.raises(SystemExit):
         cli.main(args)
     assert seen["thresh"] == 0.93
+
+
+def test_not_digit_thresh_from_the_classifier_file_and_from_the_option(tmp_path, tiny_checkpoints, capsys, monkeypatch):
+    from recognizer import cli_image
+    from recognizer.models import SmallCNN, save_checkpoint
+
+    clf = save_checkpoint(tmp_path / "clf.pt", SmallCNN(num_classes=11, channels=(4, 8, 8)),
+                          metadata={"not_digit_thresh": 0.7})
+    seen = []
+    real = cli_image.load_recognizer
+
+    def spy(args):
+        rec = real(args)
+        seen.append((rec.config.not_digit_thresh, rec.config.det_score_thresh))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli_image, "load_recognizer", spy)
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), np.zeros((20, 20, 3), np.uint8))
+    base = ["image", str(img), "--detector", str(tiny_checkpoints["detector"]), "--classifier", str(clf)]
+    for extra in ([], ["--not-digit-thresh", "0.25", "--score-thresh", "0.4"]):
+        with pytest.raises(SystemExit):
+            cli.main(base + extra)
+    assert seen == [(0.7, 0.5), (0.25, 0.4)]
+    monkeypatch.setattr(cli_image, "load_recognizer", real)
+    assert cli.main(base + ["--not-digit-thresh", "1.5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--not-digit-thresh 1.5" in err and "[0, 1]" in err
