@@ -35,6 +35,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="drop a detection the classifier calls 'not a digit' with at least this probability, in [0, 1] "
         "(classifiers with that class; default: the one stored in the classifier file, else 0.5)",
     )
+    g.add_argument(
+        "--no-tta",
+        action="store_true",
+        help="classify each digit once instead of averaging 5 shifted/zoomed views (faster, a little less accurate)",
+    )
 
 
 def load_recognizer(args: argparse.Namespace) -> Any:
@@ -58,6 +63,8 @@ def load_recognizer(args: argparse.Namespace) -> Any:
         det = resolve_weights(args.detector, "detector")
         clf = resolve_weights(args.classifier, "classifier")
         rec = Recognizer.from_checkpoints(det, clf, device=args.device)
+        if getattr(args, "no_tta", False):
+            overrides["tta"] = False
         if overrides:
             # Options given on the command line replace what the files recommend.
             rec.config = dataclasses.replace(rec.config, **overrides)

@@ -165,17 +165,17 @@ def test_not_digit_thresh_from_the_classifier_file_and_from_the_option(tmp_path,
 
     def spy(args):
         rec = real(args)
-        seen.append((rec.config.not_digit_thresh, rec.config.det_score_thresh))
+        seen.append((rec.config.not_digit_thresh, rec.config.det_score_thresh, rec.config.tta))
         raise SystemExit(0)
 
     monkeypatch.setattr(cli_image, "load_recognizer", spy)
     img = tmp_path / "a.png"
     cv2.imwrite(str(img), np.zeros((20, 20, 3), np.uint8))
     base = ["image", str(img), "--detector", str(tiny_checkpoints["detector"]), "--classifier", str(clf)]
-    for extra in ([], ["--not-digit-thresh", "0.25", "--score-thresh", "0.4"]):
+    for extra in ([], ["--not-digit-thresh", "0.25", "--score-thresh", "0.4", "--no-tta"]):
         with pytest.raises(SystemExit):
             cli.main(base + extra)
-    assert seen == [(0.7, 0.5), (0.25, 0.4)]
+    assert seen == [(0.7, 0.5, True), (0.25, 0.4, False)]
     monkeypatch.setattr(cli_image, "load_recognizer", real)
     assert cli.main(base + ["--not-digit-thresh", "1.5"]) == 2
     err = capsys.readouterr().err.strip()

@@ -73,7 +73,7 @@ def test_engine_reads_painted_numbers_in_one_batched_call_each():
         boxes.append(paint_number(t, 12 + i, 30, img))
         frames.append(img)
     det, clf = FakeDetector(boxes), GreyReader()
-    rec = Recognizer(det, clf, device="cpu", config=RecognizerConfig(det_score_thresh=0.5))
+    rec = Recognizer(det, clf, device="cpu", config=RecognizerConfig(det_score_thresh=0.5, tta=False))
     results = rec.recognize(frames)
     assert [[r.text for r in rs] for rs in results] == [["42"], ["1907"], [], ["8"]]
     assert det.calls == 1 and clf.calls == 1
@@ -196,3 +196,38 @@ def test_ten_class_classifier_reports_zero_not_digit_probability():
     assert digits.tolist() == [2, 2] and not_digit.tolist() == [0.0, 0.0]
     with pytest.raises(ValueError, match="not_digit_thresh"):
         RecognizerConfig(not_digit_thresh=1.5)
+
+
+def test_test_time_views_are_one_classifier_call_averaged_in_log_space():
+    from recognizer.preprocess import TTA_VIEWS, crop_views
+
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    views = crop_views(crops)
+    assert views.shape == (len(TTA_VIEWS) * 3, 32, 32, 3) and views.dtype == np.uint8
+    assert np.array_equal(views[:3], crops)  # the first view is the crop itself
+    assert not np.array_equal(views[3:6], crops)  # a shifted view differs
+
+    torch.manual_seed(0)
+    from recognizer.models import SmallCNN
+
+    clf = SmallCNN(num_classes=11, channels=(4, 8, 8)).eval()
+    calls = []
+    clf.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    rec = Recognizer(FakeDetector([[]]), clf, device="cpu")
+    digits, probs, not_digit = rec.classify_full(crops)
+    assert calls == [len(TTA_VIEWS) * 3]
+    from recognizer.preprocess import crops_to_tensor
+
+    with torch.no_grad():
+        logp = torch.log_softmax(clf(crops_to_tensor(views)), 1).reshape(len(TTA_VIEWS), 3, 11).mean(0)
+    expected = torch.softmax(logp, 1)
+    assert np.allclose(probs, expected[:, :10].max(1).values.numpy(), atol=1e-5)
+    assert np.allclose(not_digit, expected[:, 10].numpy(), atol=1e-5)
+    assert digits.tolist() == expected[:, :10].argmax(1).tolist()
+    # tta=False: one view, the plain softmax
+    plain = Recognizer(FakeDetector([[]]), clf, device="cpu", config=RecognizerConfig(tta=False))
+    _, p1, _ = plain.classify_full(crops)
+    with torch.no_grad():
+        direct = torch.softmax(clf(crops_to_tensor(crops)), 1)[:, :10].max(1).values.numpy()
+    assert np.allclose(p1, direct, atol=1e-5)

@@ -471,22 +471,28 @@ def evaluate_split(
     return report
 
 
-def classify_crops(model: Any, crops: np.ndarray, device: Any, batch_size: int = 512, *, digits_only: bool = True) -> np.ndarray:
+def classify_crops(
+    model: Any, crops: np.ndarray, device: Any, batch_size: int = 512, *, digits_only: bool = True, tta: bool = True
+) -> np.ndarray:
     """Classifier predictions ``(N,)`` int64 for ``(N, 32, 32, 3)`` uint8 RGB crops.
 
     ``digits_only``: the most probable digit 0..9 even where the classifier has a "not a digit"
     class (per-digit accuracy asks which digit a true digit crop shows); else any class.
+    ``tta``: average over the engine's test-time views (as the recognizer classifies by default).
     """
     import torch
 
-    from recognizer.preprocess import crops_to_tensor
+    from recognizer.preprocess import crop_views, crops_to_tensor
 
     model.eval()
     preds: list[np.ndarray] = []
     with torch.inference_mode():
         for start in range(0, len(crops), batch_size):
-            x = crops_to_tensor(crops[start : start + batch_size]).to(device)
-            logits = model(x)
+            chunk = crops[start : start + batch_size]
+            x = crops_to_tensor(crop_views(chunk) if tta else chunk).to(device)
+            out = model(x).float()
+            # view-major rows: average the log-probabilities of each crop's views
+            logits = torch.log_softmax(out, 1).reshape(-1, len(chunk), out.shape[1]).mean(0)
             if digits_only:
                 logits = logits[:, :10]
             preds.append(logits.argmax(1).cpu().numpy())
@@ -517,6 +523,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--min-digit-score", type=float, default=None, help="classifier probability below which a digit is dropped")
     p.add_argument("--not-digit-thresh", type=float, default=None,
                    help="drop a detection whose 'not a digit' probability is at least this (classifiers with that class)")
+    p.add_argument("--no-tta", action="store_true",
+                   help="classify each crop once instead of averaging over shifted/zoomed views (the recognizer's default)")
     p.add_argument("--max-failures", type=int, default=100, help="draw at most this many failures")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -549,14 +557,14 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
     ckpt = load_model_checkpoint(args.classifier, "classifier", "--classifier")
     model = ckpt.model.to(device)
     t0 = time.perf_counter()
-    preds = classify_crops(model, crops, device)
+    preds = classify_crops(model, crops, device, tta=not args.no_tta)
     seconds = time.perf_counter() - t0
     # Crops labelled "not a digit" (-1) have no digit to get right: per-digit accuracy leaves
     # them out, and the report says how many of them the classifier called "not a digit".
     is_digit = labels >= 0
     not_digit_rejected = None
     if (~is_digit).any() and int(getattr(model.fc, "out_features", 10)) > 10:
-        any_class = classify_crops(model, crops[~is_digit], device, digits_only=False)
+        any_class = classify_crops(model, crops[~is_digit], device, digits_only=False, tta=not args.no_tta)
         not_digit_rejected = float(np.mean(any_class == 10))
     preds, labels = preds[is_digit], labels[is_digit]
     matrix = confusion_matrix(preds, labels)
@@ -599,7 +607,7 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
                                    ("not_digit_thresh", args.not_digit_thresh))
                  if v is not None}
     try:
-        config = RecognizerConfig(**overrides)
+        config = RecognizerConfig(**overrides, tta=not args.no_tta)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     recognizer = Recognizer(det.model, cls.model, device=device, config=config)
