@@ -16,6 +16,9 @@ DUPLICATE_IOU = 0.45
 """Two boxes overlapping more than this (IoU) are one digit seen twice."""
 DUPLICATE_CONTAIN = 0.8
 """...as is a box lying this much (intersection / its own area) inside a stronger one."""
+DUPLICATE_SPAN = 0.6
+"""...as are two boxes sharing this much of the narrower one's width while overlapping by half
+the shorter one's height: neighbouring digits of a number touch but never share half a width."""
 MAX_GAP = 0.9
 """Largest horizontal gap between neighbouring digits of one number, in digit heights."""
 MAX_HEIGHT_RATIO = 1.7
@@ -50,6 +53,10 @@ def dedupe(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
                 dup = True
             elif areas[i] > 0 and inter / areas[i] > DUPLICATE_CONTAIN:
                 dup = True
+            else:
+                w = min(b[i, 2] - b[i, 0], b[j, 2] - b[j, 0])
+                h = min(b[i, 3] - b[i, 1], b[j, 3] - b[j, 1])
+                dup = w > 0 and h > 0 and ix > DUPLICATE_SPAN * w and iy > 0.5 * h
             if dup:
                 break
         if not dup:

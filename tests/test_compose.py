@@ -93,3 +93,14 @@ def test_stacked_digits_are_separate_numbers():
 def test_length_mismatch_is_an_error():
     with pytest.raises(ValueError, match="equal lengths"):
         compose_readings(np.zeros((2, 4)), np.array([1]), np.array([1.0, 1.0]), np.array([1.0, 1.0]))
+
+
+def test_a_shifted_second_box_on_one_digit_is_a_duplicate():
+    # "17": the detector put a second, shifted box on the 7 (IoU 0.41, below DUPLICATE_IOU).
+    boxes, digits = row([1, 7], gap=2.0)
+    shifted = [boxes[1][0] + 5.0, boxes[1][1] - 4.0, boxes[1][2] + 5.0, boxes[1][3] + 2.0]
+    (r,) = compose(boxes + [shifted], digits + [7], det=[0.9, 0.95, 0.8])
+    assert r.text == "17"
+    # touching neighbours that share a little of their width stay two digits
+    tight, _ = row([4, 4], gap=-3.0)
+    assert [x.text for x in compose(tight, [4, 4])] == ["44"]
