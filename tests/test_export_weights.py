@@ -34,3 +34,17 @@ def test_export_refuses_a_damaged_source(tmp_path):
     args = ["--data", "d", "--command", "c", "--wall-time", "w", "--machine", "m", "--accuracy", "a"]
     res = subprocess.run([sys.executable, str(ROOT / "tools" / "export_weights.py"), str(bad), str(tmp_path / "o.pt"), *args], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "bad.pt" in res.stderr and not (tmp_path / "o.pt").exists()
+
+
+def test_export_stores_the_not_digit_threshold_only_for_classifiers_with_that_class(tmp_path):
+    args = ["--data", "d", "--command", "c", "--wall-time", "w", "--machine", "m", "--accuracy", "a"]
+    tool = [sys.executable, str(ROOT / "tools" / "export_weights.py")]
+    eleven = save_checkpoint(tmp_path / "c11.pt", SmallCNN(num_classes=11, channels=(4, 4, 4)))
+    res = subprocess.run([*tool, str(eleven), str(tmp_path / "o11.pt"), *args, "--not-digit-thresh", "0.35"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert load_checkpoint(tmp_path / "o11.pt").metadata["not_digit_thresh"] == 0.35
+    ten = save_checkpoint(tmp_path / "c10.pt", SmallCNN(channels=(4, 4, 4)))
+    res = subprocess.run([*tool, str(ten), str(tmp_path / "o10.pt"), *args, "--not-digit-thresh", "0.35"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "--not-digit-thresh 0.35" in res.stderr and not (tmp_path / "o10.pt").exists()

@@ -35,6 +35,11 @@ def get_args_parser() -> argparse.ArgumentParser:
         type=float,
         help="detectors: the detection threshold tuned on validation images; the recognizer uses it by default",
     )
+    p.add_argument(
+        "--not-digit-thresh",
+        type=float,
+        help="classifiers with a 'not a digit' class: the threshold tuned on validation images (used by default)",
+    )
     return p
 
 
@@ -69,6 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"export_weights: error: --score-thresh {args.score_thresh}: expected a number in [0, 1] for a detector", file=sys.stderr)
             return 2
         metadata["score_thresh"] = float(args.score_thresh)
+    if args.not_digit_thresh is not None:
+        classes = int(ck.config.get("num_classes", 10))
+        if ck.kind != "classifier" or classes <= 10 or not 0.0 <= args.not_digit_thresh <= 1.0:
+            print(f"export_weights: error: --not-digit-thresh {args.not_digit_thresh}: expected a number in [0, 1] "
+                  "for a classifier with the 'not a digit' class", file=sys.stderr)
+            return 2
+        metadata["not_digit_thresh"] = float(args.not_digit_thresh)
     out = save_checkpoint(args.dest, ck.model, metadata=metadata)
     size_mb = out.stat().st_size / 1e6
     print(f"wrote {out} ({ck.kind}, {size_mb:.1f} MB, md5 {md5(out)})")
