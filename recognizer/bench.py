@@ -365,7 +365,7 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _untrained_recognizer(device: str, arch: str = "light", digits: int = 9) -> Any:
+def _untrained_recognizer(device: str, arch: str = "light", digits: int = 9, *, tta: bool = False) -> Any:
     """Untrained models of the shipped kind that pass exactly ``digits`` boxes per frame on.
 
     An untrained detector scores almost nothing above a real threshold, which would leave out
@@ -379,7 +379,7 @@ def _untrained_recognizer(device: str, arch: str = "light", digits: int = 9) -> 
 
     torch.manual_seed(0)
     det = build_detector(arch=arch, box_score_thresh=0.0, box_detections_per_img=max(digits, 1))
-    return Recognizer(det, SmallCNN(), device=device, config=RecognizerConfig(det_score_thresh=0.0))
+    return Recognizer(det, SmallCNN(), device=device, config=RecognizerConfig(det_score_thresh=0.0, tta=tta))
 
 
 def _in_fresh_thread(job: Callable[[], BenchResult]) -> BenchResult:
@@ -571,14 +571,14 @@ def main_bench(args: Any) -> int:
     configure_threads(None)
     if args.untrained:
         try:
-            recognizer = _untrained_recognizer(args.device, args.arch, args.digits)
+            recognizer = _untrained_recognizer(args.device, args.arch, args.digits, tta=bool(args.tta))
         except ValueError as exc:
             raise CLIError(str(exc)) from exc
         models = f"untrained {args.arch} detector passing {args.digits} boxes per frame + SmallCNN (speed only)"
     else:
         from recognizer.cli_image import load_recognizer
 
-        recognizer = load_recognizer(args)
+        recognizer = load_recognizer(args, video=True)
         models = f"detector {args.detector or 'shipped'}, classifier {args.classifier or 'shipped'}"
     report = benchmark(
         recognizer,

@@ -44,7 +44,7 @@ def demo_command(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
 
     t0 = time.perf_counter()
-    recognizer = load_recognizer(args)
+    recognizer = load_recognizer(args, video=True)
     load_s = time.perf_counter() - t0
     workers, threads = choose_parallelism(getattr(getattr(recognizer, "device", None), "type", "cpu"), args.workers, args.threads)
     configure_threads(threads)

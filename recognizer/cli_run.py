@@ -351,7 +351,7 @@ def run_command(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise CLIError(str(exc), code=2) from exc
     # Models before the source is opened: a camera should not sit open while weights load.
-    recognizer = load_recognizer(args)
+    recognizer = load_recognizer(args, video=True)
     workers, threads = choose_parallelism(getattr(getattr(recognizer, "device", None), "type", "cpu"), args.workers, args.threads)
     configure_threads(threads)
 

@@ -136,8 +136,8 @@ def test_score_thresh_default_uses_the_detector_file(command, tmp_path, tiny_che
     seen = {}
     real = cli_image.load_recognizer
 
-    def spy(args):
-        rec = real(args)
+    def spy(args, **kw):
+        rec = real(args, **kw)
         seen["thresh"] = rec.config.det_score_thresh
         raise SystemExit(0)
 
@@ -163,8 +163,8 @@ def test_not_digit_thresh_from_the_classifier_file_and_from_the_option(tmp_path,
     seen = []
     real = cli_image.load_recognizer
 
-    def spy(args):
-        rec = real(args)
+    def spy(args, **kw):
+        rec = real(args, **kw)
         seen.append((rec.config.not_digit_thresh, rec.config.det_score_thresh, rec.config.tta))
         raise SystemExit(0)
 
@@ -176,7 +176,18 @@ def test_not_digit_thresh_from_the_classifier_file_and_from_the_option(tmp_path,
         with pytest.raises(SystemExit):
             cli.main(base + extra)
     assert seen == [(0.7, 0.5, True), (0.25, 0.4, False)]
+    # video commands read each digit once unless --tta asks for the views
     monkeypatch.setattr(cli_image, "load_recognizer", real)
+    import argparse
+
+    from recognizer.cli_image import load_recognizer
+
+    ns = argparse.Namespace(detector=str(tiny_checkpoints["detector"]), classifier=str(clf), device="cpu",
+                            score_thresh=None, not_digit_thresh=None, tta=None)
+    assert load_recognizer(ns, video=True).config.tta is False
+    assert load_recognizer(ns).config.tta is True
+    ns.tta = True
+    assert load_recognizer(ns, video=True).config.tta is True
     assert cli.main(base + ["--not-digit-thresh", "1.5"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--not-digit-thresh 1.5" in err and "[0, 1]" in err

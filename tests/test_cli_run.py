@@ -124,7 +124,7 @@ def test_stage_failure_finalizes_outputs_and_exits_1(
 
     import recognizer.cli_image
 
-    monkeypatch.setattr(recognizer.cli_image, "load_recognizer", lambda args: Failing())
+    monkeypatch.setattr(recognizer.cli_image, "load_recognizer", lambda args, **kw: Failing())
     out, log = tmp_path / "out.avi", tmp_path / "log.jsonl"
     t0 = time.monotonic()
     rc = main(["run", str(clip), "--save", str(out), "--log", str(log), "--batch", "2", "--workers", "1"])
