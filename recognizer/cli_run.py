@@ -170,21 +170,24 @@ def run_session(
                         )
                     image = annotate(frame.image, result.readings, update, info)
                     stage["draw"] += time.perf_counter() - t0
-                if outputs.video is not None:
-                    t0 = time.perf_counter()
-                    outputs.video.write(image)
-                    stage["write"] += time.perf_counter() - t0
-                if outputs.dump is not None:
-                    t0 = time.perf_counter()
-                    outputs.dump.write(image, frame.index, frame.timestamp, result.readings, update, result.origin)
-                    stage["write"] += time.perf_counter() - t0
-                if outputs.log is not None:
-                    t0 = time.perf_counter()
-                    outputs.log.write_frame(frame.index, frame.timestamp, result.readings, update, result.origin)
-                    stage["log"] += time.perf_counter() - t0
-                if update is not None:
-                    summary.confirmed.extend(ev.text for ev in update.confirmed)
-                summary.frames += 1
+                # A frame goes to every output or to none: Ctrl-C/SIGTERM during these writes
+                # takes effect after them (the video never holds a frame the log lacks).
+                with _deferred_interrupts():
+                    if outputs.video is not None:
+                        t0 = time.perf_counter()
+                        outputs.video.write(image)
+                        stage["write"] += time.perf_counter() - t0
+                    if outputs.dump is not None:
+                        t0 = time.perf_counter()
+                        outputs.dump.write(image, frame.index, frame.timestamp, result.readings, update, result.origin)
+                        stage["write"] += time.perf_counter() - t0
+                    if outputs.log is not None:
+                        t0 = time.perf_counter()
+                        outputs.log.write_frame(frame.index, frame.timestamp, result.readings, update, result.origin)
+                        stage["log"] += time.perf_counter() - t0
+                    if update is not None:
+                        summary.confirmed.extend(ev.text for ev in update.confirmed)
+                    summary.frames += 1
                 keep_going = True
                 if outputs.window is not None:
                     t0 = time.perf_counter()
@@ -219,6 +222,30 @@ def run_session(
         stage["infer"] = pipeline.stats.infer_seconds
         stage["track"] = pipeline.stats.track_seconds
     return summary
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C/SIGTERM during the block and raise them (KeyboardInterrupt / Terminated) at
+    its end, so one frame's writes to the outputs are never split (main thread only)."""
+    pending: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    try:
+        old_int = signal.signal(signal.SIGINT, hold)
+        old_term = signal.signal(signal.SIGTERM, hold)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    if pending:
+        raise Terminated() if signal.SIGTERM in pending else KeyboardInterrupt()
 
 
 @contextlib.contextmanager

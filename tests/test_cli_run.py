@@ -250,3 +250,20 @@ def test_folder_of_videos_run(tmp_path: Path, models: list[str], capsys: pytest.
     assert [r["frame"] for r in frames] == list(range(12))
     assert count_frames(out) == (12, pytest.approx(24.0, abs=0.01))
     assert "completed: 12 frames" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sig, exc_type", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, "Terminated")])
+def test_a_signal_during_one_frames_writes_takes_effect_after_them(sig, exc_type) -> None:
+    from recognizer import cli_run
+
+    expected = cli_run.Terminated if exc_type == "Terminated" else exc_type
+    done = []
+    with pytest.raises(expected):
+        with cli_run._deferred_interrupts():
+            os.kill(os.getpid(), sig)
+            time.sleep(0.05)  # the handler has run by now
+            done.append("video")
+            done.append("log")
+    assert done == ["video", "log"]  # the block finished before the interrupt was raised
+    # the handlers in force before are back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
