@@ -225,6 +225,26 @@ def run_session(
 
 
 @contextlib.contextmanager
+def _signal_handlers(handlers: dict[int, Any]) -> Iterator[bool]:
+    """Install ``{signal: handler}`` for the block and restore the previous ones after it.
+
+    Yields False (and changes nothing) outside the main thread, where Python cannot set them.
+    """
+    previous: dict[int, Any] = {}
+    try:
+        for signum, handler in handlers.items():
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:  # not the main thread
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
 def _deferred_interrupts() -> Iterator[None]:
     """Hold Ctrl-C/SIGTERM during the block and raise them (KeyboardInterrupt / Terminated) at
     its end, so one frame's writes to the outputs are never split (main thread only)."""
@@ -233,17 +253,8 @@ def _deferred_interrupts() -> Iterator[None]:
     def hold(signum: int, frame: FrameType | None) -> None:
         pending.append(signum)
 
-    try:
-        old_int = signal.signal(signal.SIGINT, hold)
-        old_term = signal.signal(signal.SIGTERM, hold)
-    except ValueError:  # not the main thread
+    with _signal_handlers({signal.SIGINT: hold, signal.SIGTERM: hold}):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
     if pending:
         raise Terminated() if signal.SIGTERM in pending else KeyboardInterrupt()
 
@@ -255,32 +266,16 @@ def _signals_as_interrupts() -> Iterator[None]:
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise Terminated()
 
-    try:
-        previous = signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread
+    with _signal_handlers({signal.SIGTERM: on_term}):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
 def _no_interrupts() -> Iterator[None]:
     """Hold off Ctrl-C/SIGTERM while outputs are finalized, so a second press cannot cut the
     video's index or a log line in half."""
-    try:
-        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    except ValueError:
+    with _signal_handlers({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
 
 
 def configure_threads(threads: int | None) -> None:
