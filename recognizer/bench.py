@@ -469,7 +469,8 @@ def benchmark(
         # Every run as (torch threads, job). The sequential loop runs at torch's default thread
         # count and at 1 thread; the faster is the baseline the threaded runs are compared with.
         jobs: list[tuple[int, Callable[[], BenchResult]]] = []
-        for threads in sorted({default_threads, 1}, reverse=True):
+        seq_threads = sorted({default_threads, 1}, reverse=True)
+        for threads in seq_threads:
             jobs.append((threads, lambda: run_sequential(clip, recognizer, tmpdir / "seq.mp4")))
         for workers, threads in settings:
             for b in sorted({batch, 1}, reverse=True):
@@ -487,7 +488,7 @@ def benchmark(
                     torch.set_num_threads(threads)
                     results[k].append(_in_fresh_thread(job))
             bests = [max(rs, key=lambda r: r.fps) for rs in results]
-            n_seq = len(sorted({default_threads, 1}))
+            n_seq = len(seq_threads)
             sequentials = bests[:n_seq]
             for r, (threads, _) in zip(sequentials, jobs):
                 r.extra["torch_threads"] = threads

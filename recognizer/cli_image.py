@@ -80,9 +80,8 @@ def load_recognizer(args: argparse.Namespace, *, video: bool = False) -> Any:
         rec = Recognizer.from_checkpoints(det, clf, device=args.device)
         tta = getattr(args, "tta", None)
         overrides["tta"] = (not video) if tta is None else bool(tta)
-        if overrides:
-            # Options given on the command line replace what the files recommend.
-            rec.config = dataclasses.replace(rec.config, **overrides)
+        # Options given on the command line replace what the files recommend.
+        rec.config = dataclasses.replace(rec.config, **overrides)
         return rec
     except DependencyError as exc:
         raise CLIError(str(exc), code=3) from exc

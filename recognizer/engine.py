@@ -71,6 +71,22 @@ def recommended_score_thresh(
     return value if 0.0 <= value <= 1.0 else default
 
 
+def classifier_log_probs(
+    classifier: nn.Module, crops_rgb: np.ndarray, device: str | torch.device, *, tta: bool
+) -> torch.Tensor:
+    """Log-probabilities ``(N, C)`` float32 of ``(N, 32, 32, 3)`` uint8 RGB crops, in one call.
+
+    With ``tta`` each crop is classified as the mean log-probability of its
+    :func:`recognizer.preprocess.crop_views` (the views go through the model in one batch).
+    The engine and ``train.evaluate`` both classify through here.
+    """
+    n = len(crops_rgb)
+    x = crops_to_tensor(crop_views(crops_rgb) if tta else crops_rgb).to(device, non_blocking=True)
+    logits = classifier(x).float()
+    # view-major rows: row v * n + i is view v of crop i
+    return torch.log_softmax(logits, dim=1).reshape(-1, n, logits.shape[1]).mean(dim=0)
+
+
 def choose_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/``"auto"``: CUDA when available, else CPU; otherwise the device named.
 
@@ -177,13 +193,8 @@ class Recognizer:
         (zeros for a 10-class classifier)."""
         if len(crops_rgb) == 0:
             return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
-        n = len(crops_rgb)
-        views = crop_views(crops_rgb) if self.config.tta else crops_rgb
-        x = crops_to_tensor(views).to(self.device, non_blocking=True)
         with self._autocast():
-            logits = self.classifier(x)
-        # Average log-probabilities over the views (view-major rows), then renormalise.
-        logp = torch.log_softmax(logits.float(), dim=1).reshape(-1, n, logits.shape[1]).mean(dim=0)
+            logp = classifier_log_probs(self.classifier, crops_rgb, self.device, tta=self.config.tta)
         probs = torch.softmax(logp, dim=1)
         conf, digit = probs[:, :NUM_DIGITS].max(dim=1)
         if probs.shape[1] > NUM_DIGITS:

@@ -471,6 +471,24 @@ def evaluate_split(
     return report
 
 
+def crop_log_probs(model: Any, crops: np.ndarray, device: Any, batch_size: int = 512, *, tta: bool = True) -> np.ndarray:
+    """Classifier log-probabilities ``(N, C)`` float32 for ``(N, 32, 32, 3)`` uint8 RGB crops.
+
+    ``tta``: average over the engine's test-time views (as the recognizer classifies still
+    images by default); see :func:`recognizer.engine.classifier_log_probs`.
+    """
+    import torch
+
+    from recognizer.engine import classifier_log_probs
+
+    model.eval()
+    parts: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, len(crops), batch_size):
+            parts.append(classifier_log_probs(model, crops[start : start + batch_size], device, tta=tta).cpu().numpy())
+    return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)
+
+
 def classify_crops(
     model: Any, crops: np.ndarray, device: Any, batch_size: int = 512, *, digits_only: bool = True, tta: bool = True
 ) -> np.ndarray:
@@ -478,25 +496,10 @@ def classify_crops(
 
     ``digits_only``: the most probable digit 0..9 even where the classifier has a "not a digit"
     class (per-digit accuracy asks which digit a true digit crop shows); else any class.
-    ``tta``: average over the engine's test-time views (as the recognizer classifies by default).
+    ``tta``: as for :func:`crop_log_probs`.
     """
-    import torch
-
-    from recognizer.preprocess import crop_views, crops_to_tensor
-
-    model.eval()
-    preds: list[np.ndarray] = []
-    with torch.inference_mode():
-        for start in range(0, len(crops), batch_size):
-            chunk = crops[start : start + batch_size]
-            x = crops_to_tensor(crop_views(chunk) if tta else chunk).to(device)
-            out = model(x).float()
-            # view-major rows: average the log-probabilities of each crop's views
-            logits = torch.log_softmax(out, 1).reshape(-1, len(chunk), out.shape[1]).mean(0)
-            if digits_only:
-                logits = logits[:, :10]
-            preds.append(logits.argmax(1).cpu().numpy())
-    return np.concatenate(preds).astype(np.int64) if preds else np.zeros(0, np.int64)
+    logp = crop_log_probs(model, crops, device, batch_size, tta=tta)
+    return (logp[:, :10] if digits_only else logp).argmax(1).astype(np.int64)
 
 
 # =========================================================================== command line
@@ -557,16 +560,15 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
     ckpt = load_model_checkpoint(args.classifier, "classifier", "--classifier")
     model = ckpt.model.to(device)
     t0 = time.perf_counter()
-    preds = classify_crops(model, crops, device, tta=not args.no_tta)
+    logp = crop_log_probs(model, crops, device, tta=not args.no_tta)
     seconds = time.perf_counter() - t0
     # Crops labelled "not a digit" (-1) have no digit to get right: per-digit accuracy leaves
     # them out, and the report says how many of them the classifier called "not a digit".
     is_digit = labels >= 0
     not_digit_rejected = None
-    if (~is_digit).any() and int(getattr(model.fc, "out_features", 10)) > 10:
-        any_class = classify_crops(model, crops[~is_digit], device, digits_only=False, tta=not args.no_tta)
-        not_digit_rejected = float(np.mean(any_class == 10))
-    preds, labels = preds[is_digit], labels[is_digit]
+    if (~is_digit).any() and logp.shape[1] > 10:
+        not_digit_rejected = float(np.mean(logp[~is_digit].argmax(1) == 10))
+    preds, labels = logp[is_digit, :10].argmax(1), labels[is_digit]
     matrix = confusion_matrix(preds, labels)
     acc = accuracy(preds.tolist(), labels.tolist())
     report = {

@@ -37,19 +37,9 @@ import numpy as np
 
 from recognizer.labels import NOT_DIGIT_LABEL
 from train.common import UsageError, run_main, setup_logging
+from train.evaluate import box_iou, read_split, select_records
 
 log = logging.getLogger("train.mine")
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix ``(len(a), len(b))`` float32 of ``xyxy`` boxes."""
-    a = np.asarray(a, np.float32).reshape(-1, 4)
-    b = np.asarray(b, np.float32).reshape(-1, 4)
-    inter = intersection(a, b)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
 
 
 def intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -190,7 +180,6 @@ def _main(argv: Sequence[str] | None) -> int:
     from recognizer.preprocess import crop_digits
     from train.common import load_model_checkpoint
     from train.datasets import image_number, read_image
-    from train.evaluate import read_split, select_records
 
     if args.threads:
         torch.set_num_threads(args.threads)
