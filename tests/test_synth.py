@@ -59,6 +59,31 @@ def test_one_to_five_digits_inside_the_image(fonts):
     assert counts == {1, 2, 3, 4, 5}
 
 
+# Digit boxes of the 256 real SVHN train images in ../shared/data/svhn_real (554 boxes):
+# width / height, and the gap to the next box on the right / height, as percentiles 10/50/90.
+SVHN_BOX_ASPECT = (0.32, 0.49, 0.68)
+SVHN_BOX_GAP = (-0.11, 0.0, 0.10)
+
+
+def test_boxes_are_as_narrow_and_as_close_as_svhns(fonts):
+    # The 32x32 crops widen each box to a square, so how narrow the digits are and how close
+    # their neighbours stand decides what the classifier sees beside the digit. With digits a
+    # tenth wider (median 0.55) and one number in eight spaced out, a SmallCNN trained on 30,000
+    # generated crops alone read 68.4% of 808 real crops; with the present shapes, 79.1%.
+    aspect, gap = [], []
+    for _, s in generate(300, 7, workers=1, fonts=fonts):
+        b = s.boxes
+        h = b[:, 3] - b[:, 1]
+        aspect += list((b[:, 2] - b[:, 0]) / h)
+        gap += list((b[1:, 0] - b[:-1, 2]) / h[:-1])
+    a10, a50, a90 = np.percentile(aspect, [10, 50, 90])
+    g10, g50, g90 = np.percentile(gap, [10, 50, 90])
+    assert abs(a50 - SVHN_BOX_ASPECT[1]) <= 0.04, f"median box width/height {a50:.2f}"
+    assert abs(a10 - SVHN_BOX_ASPECT[0]) <= 0.07 and abs(a90 - SVHN_BOX_ASPECT[2]) <= 0.07, (a10, a90)
+    assert abs(g50 - SVHN_BOX_GAP[1]) <= 0.04, f"median gap/height {g50:.2f}"
+    assert g10 >= SVHN_BOX_GAP[0] - 0.05 and g90 <= SVHN_BOX_GAP[2] + 0.08, (g10, g90)
+
+
 def _ink(image: np.ndarray) -> np.ndarray:
     """Ink of a clean render: pixels a quarter of the way or more from the background to the digit
     colour (thin strokes shrunk to a few pixels never reach full contrast)."""
