@@ -16,6 +16,7 @@ from recognizer.cli_image import add_model_arguments
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = "recognizer-demo"
+DEFAULT_OUT_NAMEPLATES = "recognizer-demo-nameplates"
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -39,7 +40,7 @@ def demo_command(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise CLIError(f"--threads {args.threads}: expected at least 1")
     try:
-        cfg = ClipConfig(seed=args.seed, frames=args.frames, fps=args.fps)
+        cfg = ClipConfig(seed=args.seed, frames=args.frames, fps=args.fps, nameplates=args.nameplates)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
 
@@ -48,7 +49,10 @@ def demo_command(args: argparse.Namespace) -> int:
     load_s = time.perf_counter() - t0
     workers, threads = choose_parallelism(getattr(getattr(recognizer, "device", None), "type", "cpu"), args.workers, args.threads)
     configure_threads(threads)
-    print(f"demo: {cfg.frames} frames at {cfg.fps:g} fps (seed {cfg.seed}) in {args.out}; device {recognizer.device}, "
+    if args.out is None:
+        args.out = DEFAULT_OUT_NAMEPLATES if cfg.nameplates else DEFAULT_OUT
+    what = "name-plate street" if cfg.nameplates else "street"
+    print(f"demo: {what}, {cfg.frames} frames at {cfg.fps:g} fps (seed {cfg.seed}) in {args.out}; device {recognizer.device}, "
           f"{workers} inference worker(s), batch {args.batch}", file=sys.stderr)
     try:
         run = run_demo(args.out, recognizer, cfg, batch=args.batch, workers=workers,
@@ -67,7 +71,7 @@ def demo_command(args: argparse.Namespace) -> int:
     print(
         f"demo: read {rep.correct}/{len(rep.numbers)} house numbers right"
         f" ({100.0 * rep.correct / max(len(rep.numbers), 1):.0f}%), {100.0 * rep.frame_accuracy:.0f}% of visible frames"
-        f" read right, {len(rep.extra)} extra; {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} FPS);"
+        f" read right, {len(rep.extra)} extra confirmed number(s); {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} FPS);"
         f" clip {run.seconds['clip']:.1f} s, models {load_s:.1f} s"
     )
     if rep.frames_logged != rep.frames_expected:
@@ -88,10 +92,15 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(the clip is reused when its settings are unchanged)."
         ),
     )
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default: ./{DEFAULT_OUT})")
+    p.add_argument("--out", metavar="DIR",
+                   help=f"output folder (default: ./{DEFAULT_OUT}, or ./{DEFAULT_OUT_NAMEPLATES} with --nameplates)")
     p.add_argument("--seed", type=int, default=0, help="clip seed: another street (default: 0)")
     p.add_argument("--frames", type=int, default=180, metavar="N", help="clip length in frames (default: 180, 12 s)")
     p.add_argument("--fps", type=float, default=15.0, help="clip frame rate (default: 15)")
+    p.add_argument("--nameplates", action="store_true",
+                   help="the name-plate check: a street whose plates, doors and walls carry names, street names, "
+                        "'No.', 'Apt', letters beside the numbers (only the numbers are truth; every other "
+                        "confirmed text is an extra)")
     add_model_arguments(p)
     g = p.add_argument_group("loop")
     g.add_argument("--batch", type=int, default=4, metavar="N", help="frames per inference call (default: 4)")

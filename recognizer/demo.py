@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from recognizer.synth import degrade, textures
+from recognizer.synth import degrade, scene, textures, words
 from recognizer.synth.glyphs import find_fonts, font_families
 from recognizer.synth.scene import NumberPlan, paint_number, plan_number
 
@@ -56,6 +56,9 @@ class ClipConfig:
             at least 1 and at most 8).
         motion_blur: exposure as a fraction of the frame interval (0 = no blur).
         noise: sensor noise standard deviation, in 8-bit grey levels.
+        nameplates: the name-plate street: numbers carry words ("No.", "Apt", "B-", "12A"),
+            names or street lines on their plates, and each house has a family-name plate,
+            a street sign and words on its door; only the house numbers are truth.
     """
 
     seed: int = 0
@@ -66,6 +69,7 @@ class ClipConfig:
     houses: int | None = None
     motion_blur: float = 0.35
     noise: float = 3.0
+    nameplates: bool = False
 
     def __post_init__(self) -> None:
         if self.seed < 0:
@@ -132,9 +136,30 @@ def _window(rng: np.random.Generator, img: np.ndarray, x: float, y: float, w: fl
     _rect(img, x - t * 1.6, y + h + t, x + w + t * 1.6, y + h + t * 2.2, frame_col * 0.9)  # sill
 
 
+def _signs(rng: np.random.Generator, fonts: Sequence[Sequence[str]], canvas: np.ndarray, x0: int, width: int,
+           door: tuple[float, float, float, float], keep: tuple[float, float, float, float]) -> None:
+    """A family-name plate, a street sign and words on the door, kept off the number's plate."""
+    dx, dy, dw, dh = door
+    jobs = [
+        (words.name(rng), rng.uniform(14, 30), (x0 + 20, dy, x0 + width - 20, dy + dh * 0.7)),        # name plate
+        (words.street(rng), rng.uniform(22, 40), (x0 + 20, 30, x0 + width - 20, 140)),               # street sign
+        (words.sign_text(rng), rng.uniform(12, 22), (dx + 5, dy + dh * 0.5, dx + dw - 5, dy + dh * 0.8)),  # door
+    ]
+    for text, h, (ax1, ay1, ax2, ay2) in jobs:
+        est_w = 0.55 * h * len(text)
+        for _ in range(12):
+            x = float(rng.uniform(ax1, max(ax1 + 1.0, ax2 - est_w)))
+            y = float(rng.uniform(ay1, max(ay1 + 1.0, ay2 - h)))
+            m = h * 0.6
+            if x + est_w + m < keep[0] or x - m > keep[2] or y + h + m < keep[1] or y - m > keep[3]:
+                scene.paint_sign(rng, canvas, fonts, x, y, h, text)
+                break
+
+
 def _house(rng: np.random.Generator, fonts: Sequence[Sequence[str]], width: int, number: str, x0: int, canvas: np.ndarray,
-           number_id: int) -> _FacadeNumber:
-    """Draw one house (wall, plinth, door, windows, pipe, number) into ``canvas[:, x0:x0+width]``."""
+           number_id: int, nameplates: bool = False) -> _FacadeNumber:
+    """Draw one house (wall, plinth, door, windows, pipe, number) into ``canvas[:, x0:x0+width]``;
+    with ``nameplates`` also text around the number and signs (see :class:`ClipConfig`)."""
     H = canvas.shape[0]
     unit = float(rng.uniform(30, 48))
     _, wall = textures.random_wall(rng, H, width, unit)
@@ -157,7 +182,7 @@ def _house(rng: np.random.Generator, fonts: Sequence[Sequence[str]], width: int,
     gh = int(rng.uniform(26, 62))
     digits = [int(c) for c in number]
     plan: NumberPlan = plan_number(rng, digits, gh, fonts, source_weights=(0.8, 0.06, 0.04, 0.1), mode_weights=(0.75, 0.12, 0.13),
-                                   suffix_prob=0.0)
+                                   suffix_prob=0.0, text_prob=0.9 if nameplates else 0.0)
     px1, py1, px2, py2 = plan.plate
     pw, ph = px2 - px1, py2 - py1
     side_x = dx + dw + 10 + rng.uniform(20, 60) if left_door else dx - 10 - rng.uniform(20, 60) - pw
@@ -181,6 +206,8 @@ def _house(rng: np.random.Generator, fonts: Sequence[Sequence[str]], width: int,
     # A downpipe at the house's left edge.
     pipe_col = np.full(3, rng.uniform(0.3, 0.6), np.float32)
     _rect(canvas, x0 + 2, 0, x0 + 14, H, pipe_col)
+    if nameplates:
+        _signs(rng, fonts, canvas, x0, width, (dx, dy, dw, dh), keep)
     paint_number(rng, canvas, plan, int(round(ox)), int(round(oy)))
     hulls = [h.astype(np.float64) - np.array([int(round(ox)), int(round(oy))], np.float64) for h in plan.hulls]
     return _FacadeNumber(number_id, number, hulls, plan.digits)
@@ -207,7 +234,7 @@ def build_facade(cfg: ClipConfig, fonts: Sequence[str] | None = None) -> tuple[n
     numbers: list[_FacadeNumber] = []
     x = lead
     for i, (w, text) in enumerate(zip(widths, _street_numbers(rng, n))):
-        numbers.append(_house(rng, families, w, text, x, canvas, i))
+        numbers.append(_house(rng, families, w, text, x, canvas, i, cfg.nameplates))
         x += w
     degrade.lighting(rng, canvas, 60.0)
     # Pavement strip at the bottom.
@@ -468,7 +495,7 @@ class DemoReport:
     """The score of a demo run."""
 
     numbers: list[NumberResult]
-    extra: list[str]  # confirmed texts not on any true number
+    extra: list[str]  # confirmed texts that were not a true number in view
     frames_logged: int
     frames_expected: int
 
@@ -525,8 +552,9 @@ def score_log(truth: dict[str, Any], records: Sequence[dict[str, Any]]) -> DemoR
 
     A reading belongs to a true number when its box overlaps the number's box (IoU >= 0.25)
     or its centre lies inside it. A number is read right (OK) when a track that read it
-    confirmed exactly its text; tracks that confirmed a text and never touched a true number
-    are EXTRA.
+    confirmed exactly its text. Every confirmed text that is not a true number in view at
+    some frame between its track's first frame and the confirmation is EXTRA (a misread
+    true number confirmed as another number counts too: a user's log would list it).
     """
     frames = {r["frame"]: r for r in records if r.get("type") == "frame"}
     confirmed_by_track: dict[int, list[str]] = {}
@@ -535,7 +563,6 @@ def score_log(truth: dict[str, Any], records: Sequence[dict[str, Any]]) -> DemoR
             confirmed_by_track.setdefault(int(r["track_id"]), []).append(str(r["text"]))
     per_frame = truth["per_frame"]
     results: list[NumberResult] = []
-    used_tracks: set[int] = set()
     for num in truth["numbers"]:
         tracks: Counter[int] = Counter()
         texts: Counter[str] = Counter()
@@ -558,7 +585,6 @@ def score_log(truth: dict[str, Any], records: Sequence[dict[str, Any]]) -> DemoR
                 seen += 1
                 right += best["text"] == num["text"]
                 texts[best["text"]] += 1
-        used_tracks.update(tracks)
         confirmed = [t for tid, _ in tracks.most_common() for t in confirmed_by_track.get(tid, [])]
         read = num["text"] if num["text"] in confirmed else (confirmed[0] if confirmed else "")
         results.append(NumberResult(
@@ -566,8 +592,16 @@ def score_log(truth: dict[str, Any], records: Sequence[dict[str, Any]]) -> DemoR
             frames_seen=seen, frames_right=right, majority=texts.most_common(1)[0][0] if texts else "",
             ok=read == num["text"],
         ))
-    extra = [t for tid, ts in sorted(confirmed_by_track.items()) if tid not in used_tracks for t in ts]
+    extra = [str(r["text"]) for r in records if r.get("type") == "confirmed" and not _true_when_confirmed(r, per_frame)]
     return DemoReport(results, extra, len(frames), int(truth["frames"]))
+
+
+def _true_when_confirmed(event: dict[str, Any], per_frame: Sequence[Sequence[dict[str, Any]]]) -> bool:
+    """Whether a ``confirmed`` record's text is a true number in view while its track saw it."""
+    last = int(event.get("frame", event.get("last_frame", 0)))
+    first = int(event.get("first_frame", last))
+    text = str(event["text"])
+    return any(it["text"] == text for f in range(max(first, 0), min(last, len(per_frame) - 1) + 1) for it in per_frame[f])
 
 
 # --------------------------------------------------------------------------- running

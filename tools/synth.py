@@ -84,11 +84,13 @@ def write_full(out: Path, n: int, seed: int, *, start: int = 0, workers: int | N
 
 
 def make_crops(n: int, seed: int, *, start: int = 0, workers: int | None = None,
-               config: SynthConfig | None = None, quiet: bool = True) -> dict[str, np.ndarray]:
+               config: SynthConfig | None = None, quiet: bool = True, text_crops: bool = False) -> dict[str, np.ndarray]:
     """Render images until ``n`` digit crops are collected (SVHN format-2 framing).
 
     Each digit box is widened to a square and resized to 32x32 by
     :func:`recognizer.preprocess.crop_digits`, so neighbouring digits show at the sides.
+    With ``text_crops`` the letters and symbols drawn around the numbers are cropped the same
+    way and labelled -1, "not a digit" (they count towards ``n``).
 
     Returns:
         ``X`` (n, 32, 32, 3) uint8 RGB, ``y`` (n,) int64 digits, ``source_image`` (n,) int64
@@ -106,12 +108,17 @@ def make_crops(n: int, seed: int, *, start: int = 0, workers: int | None = None,
     it = generate(budget * 4, seed, start=start, workers=workers, config=config)
     t0 = time.perf_counter()
     for i, s in it:
-        crops = crop_digits(s.image, s.boxes)
+        boxes, labels = s.boxes, s.digits
+        if text_crops and len(s.text_boxes):
+            boxes = np.concatenate([boxes, s.text_boxes])
+            labels = np.concatenate([labels, np.full(len(s.text_boxes), -1, np.int64)])
+        crops = crop_digits(s.image, boxes)
         take = min(len(crops), n - k)
         X[k : k + take] = crops[:take]
-        y[k : k + take] = s.digits[:take]
+        y[k : k + take] = labels[:take]
         src[k : k + take] = i + 1
-        sbox[k : k + take] = svhn_boxes(s)[:take]
+        b = np.round(boxes[:take].astype(np.float64))
+        sbox[k : k + take] = np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1)
         k += take
         if not quiet and (k % 5000 < take or k == n):
             print(f"\rcrops: {k}/{n}, {k / (time.perf_counter() - t0):.0f} crops/s", end="", file=sys.stderr, flush=True)
@@ -236,9 +243,15 @@ def get_args_parser() -> argparse.ArgumentParser:
         sp.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
         sp.add_argument("--overwrite", action="store_true", help="replace an existing output")
         sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        sp.add_argument("--text-prob", type=float, default=SynthConfig.text_prob,
+                        help=f"odds of unlabelled words and letters around a number (default {SynthConfig.text_prob}; "
+                             "1 for a name-plate test set)")
 
     common(sub.add_parser("full", help="PNG images + digitStruct.mat"), "number of images")
-    common(sub.add_parser("crops", help="32x32 digit crops (.npz or .mat)"), "number of crops")
+    sp = sub.add_parser("crops", help="32x32 digit crops (.npz or .mat)")
+    common(sp, "number of crops")
+    sp.add_argument("--text-crops", action="store_true",
+                    help="also crop the letters and symbols drawn around the numbers, labelled -1 ('not a digit'; .npz only)")
     sp = sub.add_parser("sheet", help="synthetic samples next to real SVHN ones (PNG)")
     sp.add_argument("--out", type=Path, required=True)
     sp.add_argument("--n", type=int, default=32, help="images per side (default 32)")
@@ -255,14 +268,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"--seed {args.seed}: expected a non-negative integer")
         if args.mode != "sheet" and args.workers is not None and args.workers < 1:
             raise UsageError(f"--workers {args.workers}: expected at least 1")
+        config = None
+        if args.mode != "sheet":
+            if not 0.0 <= args.text_prob <= 1.0:
+                raise UsageError(f"--text-prob {args.text_prob}: expected a number in [0, 1]")
+            config = SynthConfig(text_prob=args.text_prob)
         if args.mode == "full":
             r = write_full(args.out, args.n, args.seed, start=args.start, workers=args.workers,
-                           overwrite=args.overwrite, quiet=args.quiet)
+                           overwrite=args.overwrite, quiet=args.quiet, config=config)
             print(f"wrote {r['images']} images and digitStruct.mat to {args.out} in {r['seconds']:.1f} s "
                   f"({r['images_per_s']:.0f} images/s)")
         elif args.mode == "crops":
+            if args.text_crops and args.out.suffix.lower() != ".npz":
+                raise UsageError(f"--out {args.out}: --text-crops needs an .npz file (a .mat holds digits only)")
             r = write_crops(args.out, args.n, args.seed, start=args.start, workers=args.workers,
-                            overwrite=args.overwrite, quiet=args.quiet)
+                            overwrite=args.overwrite, quiet=args.quiet, text_crops=args.text_crops, config=config)
             print(f"wrote {r['crops']} crops to {args.out} in {r['seconds']:.1f} s ({r['crops_per_s']:.0f} crops/s)")
         else:
             if args.n < 1:

@@ -34,6 +34,7 @@ if str(_ROOT) not in sys.path:  # run from a checkout: make train/ importable
     sys.path.insert(0, str(_ROOT))
 
 from recognizer.synth import Generator  # noqa: E402
+from recognizer.synth.scene import paint_sign  # noqa: E402
 from recognizer.synth.textures import add_clutter, random_wall
 from train.common import UsageError, in_ranges, parse_ranges  # noqa: E402
 from train.datasets import image_number  # noqa: E402
@@ -47,7 +48,7 @@ _GEN: Generator | None = None
 def render_scene(
     rng: np.random.Generator, gen: Generator, first_index: int, size: tuple[int, int] = (240, 320)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One facade with 1-3 house numbers pasted at random sizes.
+    """One facade with 1-3 house numbers pasted at random sizes, and 0-3 signs or words (unlabelled).
 
     Args:
         rng: the scene's random stream.
@@ -62,8 +63,17 @@ def render_scene(
     _, wall = random_wall(rng, h, w, unit)
     kx, ky = float(rng.uniform(0, w)), float(rng.uniform(0, h))
     add_clutter(rng, wall, unit, (kx, ky, kx + unit, ky + unit))
-    canvas = np.clip(wall * 255, 0, 255).astype(np.uint8)
     placed: list[tuple[int, int, int, int]] = []
+    # Signs, names and words on the wall: text the detector must leave alone.
+    for _ in range(int(rng.choice([0, 1, 1, 2, 3]))):
+        th = float(np.exp(rng.uniform(np.log(10), np.log(60))))
+        tx, ty = float(rng.uniform(-0.2 * w, 0.8 * w)), float(rng.uniform(-0.1 * h, h - th))
+        tb = paint_sign(rng, wall, gen.families, tx, ty, th)
+        if len(tb):
+            m = th * 0.5
+            x1, y1 = int(tb[:, 0].min() - m), int(tb[:, 1].min() - m)
+            placed.append((x1, y1, int(tb[:, 2].max() + m) - x1, int(tb[:, 3].max() + m) - y1))
+    canvas = np.clip(wall * 255, 0, 255).astype(np.uint8)
     boxes, digits = [], []
     for k in range(int(rng.integers(1, 4))):
         sample = gen.sample(first_index + k)

@@ -14,6 +14,9 @@ The full mode reports:
   (``recognizer.engine.Recognizer``) spells the ground-truth house number exactly;
 * per-digit accuracy of the classifier on ground-truth crops (cropped with
   ``recognizer.preprocess.crop_digits``, as at inference);
+* precision of the reading: extra digits per image (read digits whose centre lies in no true
+  digit box) and the share of images with an invented number (a reading made only of such
+  digits), over every reading the pipeline returns, not only the top one;
 * detection AP@0.5 and COCO-style AP@[.5:.95] of the detector alone (single class);
 * images per second of the pipeline;
 
@@ -233,6 +236,38 @@ def format_confusion(matrix: np.ndarray) -> str:
     return "\n".join(lines)
 
 
+def extra_digits(read_boxes: np.ndarray, gt_boxes: np.ndarray) -> np.ndarray:
+    """Which read digits lie outside every true digit box (their centre is in none).
+
+    Args:
+        read_boxes: ``(K, 4)`` xyxy boxes of the digits the pipeline read (all readings).
+        gt_boxes: ``(G, 4)`` xyxy true digit boxes.
+
+    Returns:
+        ``(K,)`` bool: True for a digit invented where the image has none.
+    """
+    r = np.asarray(read_boxes, np.float64).reshape(-1, 4)
+    g = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
+    if len(r) == 0:
+        return np.zeros(0, dtype=bool)
+    if len(g) == 0:
+        return np.ones(len(r), dtype=bool)
+    cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
+    inside = (cx[:, None] >= g[None, :, 0]) & (cx[:, None] <= g[None, :, 2]) \
+        & (cy[:, None] >= g[None, :, 1]) & (cy[:, None] <= g[None, :, 3])
+    return ~inside.any(axis=1)
+
+
+def invented_numbers(readings_boxes: Sequence[np.ndarray], gt_boxes: np.ndarray) -> int:
+    """How many readings of one image are invented: every one of their digits is an extra digit.
+
+    Args:
+        readings_boxes: per reading, ``(K, 4)`` xyxy boxes of its digits.
+        gt_boxes: ``(G, 4)`` xyxy true digit boxes.
+    """
+    return int(sum(1 for b in readings_boxes if len(np.asarray(b).reshape(-1, 4)) and extra_digits(b, gt_boxes).all()))
+
+
 def top_text(readings: Sequence[Any]) -> str:
     """Text of the most confident reading ("" when nothing was read)."""
     if not readings:
@@ -399,6 +434,8 @@ def evaluate_split(
     gt_boxes: list[np.ndarray] = []
     digit_pred: list[int] = []
     digit_true: list[int] = []
+    extra_per_image: list[int] = []
+    invented_per_image: list[int] = []
     skipped: list[dict[str, str]] = []
     stage: dict[str, float] = {}
     seconds = 0.0
@@ -432,6 +469,10 @@ def evaluate_split(
                 predictions.append(det)
                 gt = _clip_boxes(rec.xyxy, image.shape)
                 gt_boxes.append(gt)
+                boxes_per_reading = [np.array([d.box for d in r.digits], np.float64).reshape(-1, 4) for r in frame_readings]
+                all_read = np.concatenate(boxes_per_reading) if boxes_per_reading else np.zeros((0, 4))
+                extra_per_image.append(int(extra_digits(all_read, gt).sum()))
+                invented_per_image.append(invented_numbers(boxes_per_reading, gt))
                 if classify is not None and len(rec.digits):
                     crops = crop_digits(image, rec.xyxy, pad=crop_pad)
                     digit_pred.extend(int(d) for d in np.asarray(classify(crops)).reshape(-1))
@@ -439,6 +480,7 @@ def evaluate_split(
                 if per_image is not None:
                     per_image.write(json.dumps({
                         "name": rec.name, "truth": truth, "read": read, "correct": truth == read,
+                        "extra_digits": extra_per_image[-1], "invented_numbers": invented_per_image[-1],
                         "readings": [r.to_dict() for r in frame_readings],
                     }) + "\n")
                 if truth != read and failures_dir is not None and drawn < max_failures:
@@ -458,6 +500,9 @@ def evaluate_split(
         "numbers_correct": int(sum(a == b for a, b in zip(read_text, truths_text))),
         "digit_accuracy": _nan_to_none(accuracy(digit_pred, digit_true)) if classify is not None else None,
         "digits": len(digit_true),
+        "extra_digits_per_image": round(float(np.mean(extra_per_image)), 4) if n else None,
+        "images_with_extra_digits": _nan_to_none(float(np.mean(np.asarray(extra_per_image) > 0))) if n else None,
+        "images_with_invented_number": _nan_to_none(float(np.mean(np.asarray(invented_per_image) > 0))) if n else None,
         "ap50": _nan_to_none(average_precision(predictions, gt_boxes, 0.5)),
         "ap": _nan_to_none(coco_average_precision(predictions, gt_boxes)),
         "ap_source": "detector" if detect is not None else "readings",
@@ -635,6 +680,9 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     print(f"images: {report['images']} (skipped {len(report['skipped'])})")
     print(f"whole-number accuracy: {_fmt(report['number_accuracy'])} ({report['numbers_correct']}/{report['images']})")
     print(f"per-digit accuracy on ground-truth crops: {_fmt(report['digit_accuracy'])} ({report['digits']} digits)")
+    print(f"extra digits (outside every true box): {report['extra_digits_per_image']:.3f} per image, "
+          f"in {_fmt(report['images_with_extra_digits'])} of images; "
+          f"images with an invented number: {_fmt(report['images_with_invented_number'])}")
     print(f"detection AP@0.5: {_fmt(report['ap50'])}  AP@[.5:.95]: {_fmt(report['ap'])}")
     print(f"speed: {report['images_per_second']} images/s on {report['device']} (batch {args.batch_size})")
     print(f"report: {path}; failures drawn: {report['failures_drawn']} in {out / 'failures'}")

@@ -115,6 +115,10 @@ def random_negative_boxes(
 # =========================================================================== command line
 
 
+TRUTH_SCORE = 2.0
+"""``det_score`` of a ground-truth crop written by ``--truth`` (detector scores are at most 1)."""
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m train.mine",
@@ -133,6 +137,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="... and it covers less than this fraction of every true box (default 0.4)")
     p.add_argument("--random-negatives", type=int, default=0, metavar="K", help="also K random 'not a digit' boxes per image")
     p.add_argument("--no-positives", action="store_true", help="write only the 'not a digit' crops")
+    p.add_argument("--truth", action="store_true",
+                   help="also crop every ground-truth box as its digit (the real crops of these images, det_score 2)")
     p.add_argument("--batch-size", type=int, default=8, help="images per detector call")
     p.add_argument("--seed", type=int, default=0, help="seed for --random-negatives")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N (default cpu)")
@@ -226,6 +232,10 @@ def _main(argv: Sequence[str] | None) -> int:
                 boxes = np.concatenate([boxes, extra])
                 lab = np.concatenate([lab, np.full(len(extra), NOT_DIGIT_LABEL, np.int64)])
                 det_scores = np.concatenate([det_scores, np.ones(len(extra), np.float32)])
+            if args.truth and len(gt):
+                boxes = np.concatenate([boxes, gt])
+                lab = np.concatenate([lab, np.asarray(r.digits, np.int64).reshape(-1)])
+                det_scores = np.concatenate([det_scores, np.full(len(gt), TRUTH_SCORE, np.float32)])
             if len(boxes) == 0:
                 continue
             crops.append(crop_digits(image, boxes))

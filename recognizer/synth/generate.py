@@ -48,6 +48,11 @@ class Generator:
         if not self._families:
             log.warning("no font files found; using Hershey, seven-segment and stroke digits only")
 
+    @property
+    def families(self) -> list[tuple[str, ...]]:
+        """The font families in use (see :func:`recognizer.synth.glyphs.font_families`)."""
+        return self._families
+
     def sample(self, index: int) -> SynthSample:
         """Render image ``index`` (same ``seed``, ``index``, config and fonts -> same pixels)."""
         return render_sample(sample_rng(self.seed, index), self._families, self.config)

@@ -8,13 +8,13 @@ geometry. Camera effects (blur, low resolution, noise, JPEG) come last.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from recognizer.synth import degrade, glyphs, textures
+from recognizer.synth import degrade, glyphs, textures, words
 
 # --------------------------------------------------------------------------- public types
 
@@ -36,6 +36,8 @@ class SynthConfig:
         clean: flat background, flat colours, no plate, clutter, neighbours, light or camera
             effects; geometry is kept. For tests of the boxes.
         camera_strength: scale of the camera degradations (0 = none).
+        text_prob: odds of unlabelled text around the number (words before and after it, a
+            name or street line above or below it; see ``scene._plan_text``).
     """
 
     digit_count_weights: tuple[float, ...] = (0.18, 0.36, 0.28, 0.13, 0.05)
@@ -47,6 +49,7 @@ class SynthConfig:
     geometry: float = 1.0
     clean: bool = False
     camera_strength: float = 1.0
+    text_prob: float = 0.35
 
 
 @dataclass(frozen=True)
@@ -59,12 +62,15 @@ class SynthSample:
             pixel columns ``x1 .. x2 - 1`` (``x2`` exclusive), like SVHN's left/width.
         digits: ``(N,)`` int64 digits 0..9.
         info: what was drawn (glyph source, font, plate, wall), for sheets and debugging.
+        text_boxes: ``(M, 4)`` float32 xyxy boxes of the unlabelled characters drawn around the
+            number (letters, symbols) that lie inside the image: what is *not* a digit.
     """
 
     image: np.ndarray = field(repr=False)
     boxes: np.ndarray
     digits: np.ndarray
     info: dict[str, str] = field(default_factory=dict, compare=False)
+    text_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32), compare=False)
 
     @property
     def text(self) -> str:
@@ -262,8 +268,11 @@ class NumberPlan:
         hulls: per digit, ``(K, 2)`` float32 convex hull of its ink (number coordinates).
         ink_box: xyxy union of the digits' ink.
         plate: xyxy plate rectangle (the ink box when there is no plate).
-        suffix: letters after the number ("11B", "42bis"), drawn but not labelled, as in SVHN.
+        suffix: every character drawn that is not one of the digits: letters after the number
+            ("11B", "42bis"), words before it ("No.", "Apt", "B-") and lines of text above or
+            below it (names, streets, signs); drawn but not labelled, as in SVHN.
         suffix_cores: their masks without outline.
+        text_hulls: per such character, ``(K, 2)`` float32 convex hull of its ink.
     """
 
     digits: np.ndarray
@@ -278,10 +287,96 @@ class NumberPlan:
     plate: np.ndarray
     suffix: list[_Glyph] = field(default_factory=list)
     suffix_cores: list[np.ndarray] = field(default_factory=list)
+    text_hulls: list[np.ndarray] = field(default_factory=list)
 
     @property
     def glyph_name(self) -> str:
         return self.style.source if self.style.source != "font" else self.style.font.rsplit("/", 1)[-1]
+
+
+def _text_glyphs(rng: np.random.Generator, style: glyphs.GlyphStyle, text: str, height: int,
+                 with_outline: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> tuple[list[_Glyph], list[np.ndarray], float]:
+    """Lay out ``text`` from x = 0 on a common baseline at y = ``height``.
+
+    Returns ``(glyphs, cores, right edge)``; characters the font lacks are left out.
+    """
+    out: list[_Glyph] = []
+    cores: list[np.ndarray] = []
+    x = 0.0
+    track = height * rng.uniform(0.0, 0.12)
+    for ch in text:
+        if ch == " ":
+            x += height * rng.uniform(0.3, 0.5)
+            continue
+        small = ch.islower() or ch in ".-':,"
+        h = int(max(6, round(height * (rng.uniform(0.62, 0.75) if small and ch not in "bdfhklt" else 1.0))))
+        try:
+            m = glyphs.render_glyph(style, ch, h, rng)
+        except (ValueError, KeyError, cv2.error):
+            continue
+        if m.max() < 0.5 or m.shape[0] < 2:  # the font has no such character
+            continue
+        core, ink = with_outline(m)
+        ih, iw = ink.shape
+        y = height - ih + (height * 0.22 if ch in "gjpqy" else 0.0) - (height * 0.55 if ch in "'-" else 0.0)
+        out.append(_Glyph(ink, int(round(x)), int(round(y))))
+        cores.append(core)
+        x += iw - 1 + track
+    return out, cores, x
+
+
+def _plan_text(rng: np.random.Generator, style: glyphs.GlyphStyle, fonts: Sequence[Sequence[str]], U: np.ndarray, gh: int,
+               suffix_prob: float, text_prob: float,
+               with_outline: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> list[tuple[_Glyph, np.ndarray]]:
+    """Unlabelled text around a number whose digits' ink box is ``U``.
+
+    With odds ``suffix_prob`` (+ a third of ``text_prob``) letters follow the number ("12A");
+    with a third of ``text_prob`` a word or block letter precedes it ("No. 5", "B-7"); with 0.6
+    of ``text_prob`` one or two lines of text (a family name, a street, a sign) sit above or
+    below it. Text is in the number's style when that style has letters, or in another font.
+    """
+    # (One draw only when text_prob is 0, as before text was added: old seeds keep their images.)
+    suffix = rng.random() < suffix_prob + text_prob / 3 and (text_prob > 0 or style.can_draw_letters)
+    picks = {
+        "suffix": suffix,
+        "prefix": text_prob > 0 and rng.random() < text_prob / 3,
+        "lines": text_prob > 0 and rng.random() < 0.6 * text_prob,
+    }
+    if not any(picks.values()):
+        return []
+    if style.can_draw_letters and rng.random() < 0.7:
+        tstyle = style
+    else:
+        tstyle = glyphs.make_style(rng, fonts, (0.85, 0.15, 0.0, 0.0))
+    out: list[tuple[_Glyph, np.ndarray]] = []
+
+    def place(laid: list[_Glyph], cores: list[np.ndarray], dx: float, dy: float) -> None:
+        for g, c in zip(laid, cores):
+            out.append((_Glyph(g.mask, int(round(g.x + dx)), int(round(g.y + dy))), c))
+
+    if picks["suffix"]:
+        h = int(gh * (rng.uniform(0.5, 0.8) if rng.random() < 0.3 else 1.0))
+        laid, cores, _ = _text_glyphs(rng, tstyle, words.suffix(rng), h, with_outline)
+        place(laid, cores, U[2] + gh * rng.uniform(0.03, 0.3), U[3] - h)
+    if picks["prefix"]:
+        h = int(gh * rng.uniform(0.45, 1.0))
+        laid, cores, right = _text_glyphs(rng, tstyle, words.prefix(rng), h, with_outline)
+        place(laid, cores, U[0] - gh * rng.uniform(0.1, 0.45) - right, U[3] - h)
+    if picks["lines"]:
+        above = rng.random() < 0.5
+        y_edge = U[1] if above else U[3]
+        for _ in range(1 if rng.random() < 0.7 else 2):
+            h = int(gh * rng.uniform(0.3, 0.9))
+            laid, cores, right = _text_glyphs(rng, tstyle, words.sign_text(rng), h, with_outline)
+            if not laid:
+                continue
+            gap = gh * rng.uniform(0.12, 0.45)
+            align = rng.random()
+            x0 = U[0] if align < 0.4 else ((U[0] + U[2]) / 2 - right / 2 if align < 0.8 else U[2] - right)
+            top = y_edge - gap - h if above else y_edge + gap
+            place(laid, cores, x0, top)
+            y_edge = top if above else top + h
+    return out
 
 
 def plan_number(
@@ -295,12 +390,14 @@ def plan_number(
     mode: str | None = None,
     mode_weights: Sequence[float] = (0.6, 0.22, 0.18),
     suffix_prob: float = 0.04,
+    text_prob: float = 0.0,
 ) -> NumberPlan:
     """Choose a style and lay out ``digits`` at ``gh`` px tall (see :class:`NumberPlan`).
 
     Args:
         mode: force ``"plate"``, ``"paint"`` or ``"fixed"`` (default: drawn by ``mode_weights``).
-        suffix_prob: odds of letters after the number (font and Hershey styles only).
+        suffix_prob: odds of letters after the number.
+        text_prob: odds of text around the number (see :func:`_plan_text`).
     """
     digits_arr = np.asarray(digits, np.int64).reshape(-1)
     style = glyphs.make_style(rng, fonts, source_weights)
@@ -329,26 +426,60 @@ def plan_number(
     U = _union(ink_boxes)
     suffix: list[_Glyph] = []
     suffix_cores: list[np.ndarray] = []
-    if not clean and rng.random() < suffix_prob and style.can_draw_letters:
-        x = U[2] + gh * rng.uniform(0.05, 0.3)
-        for ch in str(rng.choice(["A", "B", "C", "D", "a", "b", "bis", "ter"])):
-            m = glyphs.render_glyph(style, ch, gh, rng)
-            if m.max() < 0.5:  # the font has no such letter
-                break
-            core, ink = with_outline(m)
-            suffix.append(_Glyph(ink, int(round(x)), int(round(U[3] - ink.shape[0]))))
+    text_hulls: list[np.ndarray] = []
+    if not clean:
+        for glyph, core in _plan_text(rng, style, fonts, U, gh, suffix_prob, text_prob, with_outline):
+            suffix.append(glyph)
             suffix_cores.append(core)
-            x += ink.shape[1] - 2 + gh * 0.03
+            text_hulls.append(_hull_points(glyph.mask) + np.array([glyph.x, glyph.y], np.float32))
     span = U.copy()
     for g in suffix:
+        span[0] = min(span[0], g.x)
+        span[1] = min(span[1], g.y)
         span[2] = max(span[2], g.x + g.mask.shape[1])
+        span[3] = max(span[3], g.y + g.mask.shape[0])
     if mode == "plate":
         mx = gh * (rng.uniform(0.12, 0.6) if rng.random() < 0.8 else rng.uniform(0.6, 1.2))
         my = gh * rng.uniform(0.08, 0.4)
         plate = np.array([span[0] - mx, span[1] - my, span[2] + mx, span[3] + my])
     else:
         plate = span
-    return NumberPlan(digits_arr, gh, style, mode, laid, cores, outline, hulls, U, plate, suffix, suffix_cores)
+    return NumberPlan(digits_arr, gh, style, mode, laid, cores, outline, hulls, U, plate, suffix, suffix_cores, text_hulls)
+
+
+def paint_sign(rng: np.random.Generator, canvas: np.ndarray, fonts: Sequence[Sequence[str]], x: float, y: float,
+               height: float, text: str | None = None) -> np.ndarray:
+    """Paint a line of text (a sign, a name, a word on a wall) into ``canvas`` at ``(x, y)`` (top-left).
+
+    ``canvas`` is float32 BGR in [0, 1], changed in place; the text is ``words.sign_text`` when
+    not given, in a random font, on a plate half the time. Nothing painted here is a digit
+    (digits in ``text`` are dropped).
+
+    Returns:
+        ``(M, 4)`` float32 xyxy boxes of the characters painted (canvas pixels, maybe partly outside).
+    """
+    text = "".join(c for c in (text if text is not None else words.sign_text(rng)) if not c.isdigit())
+    style = glyphs.make_style(rng, fonts, (0.85, 0.15, 0.0, 0.0))
+    laid, cores, right = _text_glyphs(rng, style, text, int(max(height, 6)), lambda m: (m, m))
+    if not laid:
+        return np.zeros((0, 4), np.float32)
+    h = int(max(height, 6))
+    H, W = canvas.shape[:2]
+    bg = canvas[int(np.clip(y + h / 2, 0, H - 1)), int(np.clip(x + right / 2, 0, W - 1))]
+    if rng.random() < 0.5:
+        plate_name, plate_col, col = _plate_colors(rng)
+        m = h * rng.uniform(0.15, 0.5)
+        rect = np.array([x - m, y - m, x + right + m, y + h + m])
+        _draw_plate(rng, canvas, rect, plate_col, col, h)
+    else:
+        col = _random_contrasting(rng, bg, 0.3)
+    boxes = []
+    for g, core in zip(laid, cores):
+        _blend_mask(canvas, core, int(round(x + g.x)), int(round(y + g.y)), col)
+        hull = _hull_points(g.mask)
+        boxes.append([x + g.x + hull[:, 0].min(), y + g.y + hull[:, 1].min(), x + g.x + hull[:, 0].max() + 1,
+                      y + g.y + hull[:, 1].max() + 1])
+    return np.asarray(boxes, np.float32)
 
 
 def paint_number(rng: np.random.Generator, canvas: np.ndarray, plan: NumberPlan, ox: int, oy: int) -> dict[str, str]:
@@ -411,7 +542,8 @@ def render_sample(
     fill = 1.0 / float(np.clip(np.exp(rng.normal(np.log(cfg.frame_height[0] + cfg.frame_height[1] * n), 0.15)), 1.1, 3.0))
     gh = int(np.clip(fill * out_h * rng.uniform(1.0, 1.6), 16, 96))
 
-    plan = plan_number(rng, digits_arr, gh, fonts, source_weights=cfg.source_weights, clean=cfg.clean)
+    plan = plan_number(rng, digits_arr, gh, fonts, source_weights=cfg.source_weights, clean=cfg.clean,
+                       text_prob=cfg.text_prob)
     style, mode, hulls, U, plate = plan.style, plan.mode, plan.hulls, plan.ink_box, plan.plate
     info["glyphs"] = plan.glyph_name
     info["mode"] = mode
@@ -420,9 +552,17 @@ def render_sample(
     # Framing: the part of the canvas that becomes the output image (SVHN-like crop).
     crop_h = gh / fill
     aspect = float(np.exp(rng.normal(np.log(cfg.frame_aspect[0] + cfg.frame_aspect[1] * n), 0.12)))
+    F = U
+    if plan.text_hulls and rng.random() < 0.5:
+        # Half the numbers with text around them are framed with their text in view.
+        pts = np.vstack(plan.text_hulls)
+        F = np.array([min(U[0], pts[:, 0].min()), min(U[1], pts[:, 1].min()),
+                      max(U[2], pts[:, 0].max() + 1), max(U[3], pts[:, 1].max() + 1)])
+        crop_h = max(crop_h, (F[3] - F[1]) + 0.2 * gh)
+        uw, uh = F[2] - F[0], F[3] - F[1]
     crop_w = max(aspect * crop_h, uw + 0.15 * crop_h)
-    cx = (U[0] + U[2]) / 2 + rng.normal(0, 0.25) * max(crop_w - uw, 0) / 2
-    cy = (U[1] + U[3]) / 2 + rng.uniform(-0.5, 0.5) * max(crop_h - uh, 0) / 2
+    cx = (F[0] + F[2]) / 2 + rng.normal(0, 0.25) * max(crop_w - uw, 0) / 2
+    cy = (F[1] + F[3]) / 2 + rng.uniform(-0.5, 0.5) * max(crop_h - uh, 0) / 2
     out_w = int(round(out_h * crop_w / crop_h))
     quad = np.array([[-crop_w / 2, -crop_h / 2], [crop_w / 2, -crop_h / 2],
                      [crop_w / 2, crop_h / 2], [-crop_w / 2, crop_h / 2]], np.float64)
@@ -496,6 +636,13 @@ def render_sample(
         p = cv2.perspectiveTransform(h.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
         boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
 
+    text_boxes = np.zeros((len(plan.text_hulls), 4), np.float32)
+    for i, h in enumerate(plan.text_hulls):
+        p = cv2.perspectiveTransform(h.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
+        text_boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
+    inside = (text_boxes[:, 0] >= 0) & (text_boxes[:, 1] >= 0) & (text_boxes[:, 2] <= out_w) & (text_boxes[:, 3] <= out_h)
+    text_boxes = text_boxes[inside & (text_boxes[:, 3] - text_boxes[:, 1] >= 4)]
+
     # 7. Camera.
     if not cfg.clean:
         digit_h = float(np.median(boxes[:, 3] - boxes[:, 1]))
@@ -504,7 +651,9 @@ def render_sample(
     img = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if not cfg.clean:
         img = degrade.jpeg(rng, img)
-    return SynthSample(image=img, boxes=boxes, digits=digits_arr, info=info)
+    if len(plan.text_hulls):
+        info["text"] = str(len(plan.text_hulls))
+    return SynthSample(image=img, boxes=boxes, digits=digits_arr, info=info, text_boxes=text_boxes)
 
 
 def _keep_legible(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, min_std: float = 12 / 255) -> np.ndarray:

@@ -1,0 +1,194 @@
+"""Real letters in real scenes as classifier crops: ``python -m train.scene_text``.
+
+The classifier's "not a digit" class has to know letters, or a name plate's letters are read
+as digits. This command cuts 32x32 crops, framed exactly as the recognizer frames a detection
+(:func:`recognizer.preprocess.crop_digits`: the box widened to a square, neighbours showing),
+from a folder laid out like ``../shared/data/scene_text`` (see its README):
+
+* ``chars.json`` + ``chars/``: single characters from street-view images (the whole image is
+  the character's box);
+* ``words_iiit5k.json`` + ``words_iiit5k/``: words with one box per character;
+* ``words_svt.json`` + ``words_svt/``: shop-sign word crops (the whole image is the word), cut
+  into windows like the ICDAR words;
+* ``scenes_icdar2015.json`` + ``scenes_icdar2015/``: street photos with every word boxed; only
+  letters-only words are used, cut into character-sized windows along the word (``--icdar-step``).
+
+Letters (and any character that is not a digit) are labelled -1, "not a digit"; with
+``--digits`` the real digits of the first two sets are kept as their digit too. The output is
+an ``.npz`` (``X`` (N, 32, 32, 3) uint8 RGB, ``y``, ``source`` the set each crop came from,
+``char`` the character) that ``python -m train.classifier --train`` reads.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from train.common import UsageError, run_main, setup_logging
+
+log = logging.getLogger("train.scene_text")
+
+NOT_DIGIT = -1
+SETS = ("chars", "iiit5k", "icdar", "svt")
+
+
+def label_of(char: str, keep_digits: bool) -> int | None:
+    """The classifier label of one character: its digit, -1 for anything else, None to skip."""
+    if len(char) != 1 or char.isspace():
+        return None
+    if char.isdigit() and char in "0123456789":
+        return int(char) if keep_digits else None
+    return NOT_DIGIT
+
+
+def word_windows(quad: Sequence[float], step: float) -> np.ndarray:
+    """Character-sized xyxy windows along a word's quadrilateral (axis-aligned hull).
+
+    Each window is as tall as the word and half as wide (a typical letter), placed every
+    ``step`` word heights from the left end to the right end.
+    """
+    q = np.asarray(quad, np.float64).reshape(4, 2)
+    x1, y1 = q.min(0)
+    x2, y2 = q.max(0)
+    h = y2 - y1
+    if h < 6 or x2 - x1 < 0.4 * h:
+        return np.zeros((0, 4), np.float32)
+    w = 0.5 * h
+    xs = np.arange(x1, max(x2 - w, x1) + 1e-6, max(step * h, 1.0))
+    return np.array([[x, y1, x + w, y2] for x in xs], np.float32)
+
+
+def _read(path: Path) -> np.ndarray | None:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return img
+
+
+def collect(root: Path, sets: Sequence[str], *, keep_digits: bool = False, icdar_step: float = 0.5,
+            limit: int | None = None) -> dict[str, np.ndarray]:
+    """Cut every crop of ``sets`` from ``root``; see the module docstring."""
+    from recognizer.preprocess import crop_digits
+
+    X: list[np.ndarray] = []
+    y: list[int] = []
+    src: list[str] = []
+    chars: list[str] = []
+
+    def add(image: np.ndarray, boxes: np.ndarray, labels: list[int], name: str, cs: list[str]) -> None:
+        if len(boxes):
+            X.append(crop_digits(image, boxes))
+            y.extend(labels)
+            src.extend([name] * len(labels))
+            chars.extend(cs)
+
+    def items(name: str) -> list[dict[str, Any]]:
+        f = root / f"{name}.json"
+        if not f.is_file():
+            raise UsageError(f"--data {root}: no {f.name}; expected a folder laid out like ../shared/data/scene_text")
+        data = json.loads(f.read_text())
+        return data[:limit] if limit else data
+
+    if "chars" in sets:
+        for it in items("chars"):
+            lab = label_of(str(it["char"]), keep_digits)
+            img = _read(root / it["file"]) if lab is not None else None
+            if img is None:
+                continue
+            h, w = img.shape[:2]
+            add(img, np.array([[0, 0, w, h]], np.float32), [lab], "chars", [str(it["char"])])
+    if "iiit5k" in sets:
+        for it in items("words_iiit5k"):
+            img = _read(root / it["file"])
+            if img is None:
+                continue
+            boxes, labels, cs = [], [], []
+            for x, yy, w, h, c in it["chars"]:
+                lab = label_of(str(c), keep_digits)
+                if lab is None or w < 2 or h < 4:
+                    continue
+                boxes.append([x, yy, x + w, yy + h])
+                labels.append(lab)
+                cs.append(str(c))
+            add(img, np.asarray(boxes, np.float32).reshape(-1, 4), labels, "iiit5k", cs)
+    if "icdar" in sets:
+        for it in items("scenes_icdar2015"):
+            words = [w for w in it["words"] if w["text"] != "###" and w["text"].strip()
+                     and not any(ch.isdigit() for ch in w["text"])]
+            if not words:
+                continue
+            img = _read(root / it["file"])
+            if img is None:
+                continue
+            boxes = np.concatenate([word_windows(w["quad"], icdar_step) for w in words])
+            add(img, boxes, [NOT_DIGIT] * len(boxes), "icdar", ["?"] * len(boxes))
+    if "svt" in sets:
+        for it in items("words_svt"):
+            if any(ch.isdigit() for ch in str(it["text"])):
+                continue
+            img = _read(root / it["file"])
+            if img is None:
+                continue
+            h, w = img.shape[:2]
+            boxes = word_windows([0, 0, w, 0, w, h, 0, h], icdar_step)
+            add(img, boxes, [NOT_DIGIT] * len(boxes), "svt", ["?"] * len(boxes))
+    if not X:
+        raise UsageError(f"--data {root}: no crops found in sets {', '.join(sets)}")
+    return {"X": np.concatenate(X), "y": np.asarray(y, np.int64), "source": np.asarray(src), "char": np.asarray(chars)}
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m train.scene_text", description=__doc__.split("\n\n")[0], add_help=add_help)
+    p.add_argument("--data", required=True, metavar="DIR", help="folder laid out like ../shared/data/scene_text")
+    p.add_argument("--out", required=True, metavar="FILE.npz", help="crop file to write (must not exist)")
+    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated subset of {','.join(SETS)} (default: all)")
+    p.add_argument("--digits", action="store_true", help="keep real digits as their digit (default: skip them)")
+    p.add_argument("--icdar-step", type=float, default=0.5, help="window step along ICDAR words, in word heights (default 0.5)")
+    p.add_argument("--limit", type=int, help="at most N entries of each set (for tests)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = get_args_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    bad = [s for s in sets if s not in SETS]
+    if bad or not sets:
+        raise UsageError(f"--sets {args.sets!r}: expected a comma-separated subset of {','.join(SETS)}")
+    if not args.icdar_step > 0 or not np.isfinite(args.icdar_step):
+        raise UsageError(f"--icdar-step {args.icdar_step}: expected a positive number")
+    out = Path(args.out)
+    if not out.name.lower().endswith(".npz"):
+        raise UsageError(f"--out {out}: expected a file name ending in .npz")
+    if out.exists():
+        raise UsageError(f"--out {out} exists; choose another name (nothing is overwritten)")
+    root = Path(args.data)
+    if not root.is_dir():
+        raise UsageError(f"--data {root}: not a folder")
+    t0 = time.perf_counter()
+    data = collect(root, sets, keep_digits=args.digits, icdar_step=args.icdar_step, limit=args.limit)
+    from train.mine import _save_npz
+
+    _save_npz(out, **data)
+    n_neg = int((data["y"] == NOT_DIGIT).sum())
+    per = {s: int((data["source"] == s).sum()) for s in sets}
+    print(f"wrote {out}: {len(data['y'])} crops ({n_neg} not digits, {len(data['y']) - n_neg} digits; "
+          + ", ".join(f"{k} {v}" for k, v in per.items()) + f") in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code (2 for bad input)."""
+    return run_main(_main, argv, "train.scene_text")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
