@@ -163,6 +163,8 @@ def _main(argv: Sequence[str] | None) -> int:
     bad = [s for s in sets if s not in SETS]
     if bad or not sets:
         raise UsageError(f"--sets {args.sets!r}: expected a comma-separated subset of {','.join(SETS)}")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit {args.limit}: expected at least 1 entry per set")
     if not args.icdar_step > 0 or not np.isfinite(args.icdar_step):
         raise UsageError(f"--icdar-step {args.icdar_step}: expected a positive number")
     out = Path(args.out)

@@ -335,7 +335,8 @@ def _plan_text(rng: np.random.Generator, style: glyphs.GlyphStyle, fonts: Sequen
     of ``text_prob`` one or two lines of text (a family name, a street, a sign) sit above or
     below it. Text is in the number's style when that style has letters, or in another font.
     """
-    # (One draw only when text_prob is 0, as before text was added: old seeds keep their images.)
+    # One draw only when text_prob is 0, as before text was added, so callers that draw no text
+    # (the demo's street) keep their images; a number that gets letters is drawn differently.
     suffix = rng.random() < suffix_prob + text_prob / 3 and (text_prob > 0 or style.can_draw_letters)
     picks = {
         "suffix": suffix,
