@@ -450,3 +450,61 @@ def test_scene_text_refuses_to_overwrite_and_bad_input(tmp_path: Path, capsys) -
     assert main(["--data", str(empty), "--out", str(fresh), "--sets", "svt"]) == 2
     assert "words_svt.json" in capsys.readouterr().err
     assert not fresh.exists()
+
+
+def test_scene_text_icdar_images_keeps_the_rest_as_a_check(tmp_path: Path) -> None:
+    from train.scene_text import main, photo_number
+
+    assert photo_number("scenes_icdar2015/img_12.jpg") == 12 and photo_number("words/a.jpg") is None
+    data = tmp_path / "scene_text"
+    expected = _scene_text_folder(data)
+    first, second = tmp_path / "first.npz", tmp_path / "second.npz"
+    assert main(["--data", str(data), "--out", str(first), "--sets", "icdar", "--icdar-images", "1"]) == 0
+    assert int((np.load(first)["source"] == "icdar").sum()) == expected["icdar"]
+    # img_2 has no letters-only word, so selecting it alone finds nothing: a usage error, no file.
+    assert main(["--data", str(data), "--out", str(second), "--sets", "icdar", "--icdar-images", "2-"]) == 2
+    assert not second.exists()
+    assert main(["--data", str(data), "--out", str(second), "--sets", "icdar", "--limit", "0"]) == 2
+
+
+def test_letters_check_counts_digits_read_on_letters_only_words() -> None:
+    from recognizer.types import DigitBox, Reading
+    from train.letters_check import digits_on_words, letters_only_boxes, score_photo
+
+    words = [{"quad": [10, 10, 50, 10, 50, 30, 10, 30], "text": "SHOP"},
+             {"quad": [60, 10, 90, 10, 90, 30, 60, 30], "text": "No5"},      # has a digit: not judged
+             {"quad": [0, 40, 20, 40, 20, 60, 0, 60], "text": "###"}]        # unreadable: not judged
+    wb = letters_only_boxes(words)
+    assert wb.tolist() == [[10, 10, 50, 30]]
+    on = digits_on_words(np.array([[12, 12, 20, 28], [70, 12, 78, 28]]), wb)
+    assert on.tolist() == [[True], [False]]
+
+    def reading(*boxes: tuple[float, float, float, float]) -> Reading:
+        digits = tuple(DigitBox(b, 1, 0.9, 0.9) for b in boxes)
+        return Reading("1" * len(boxes), 0.9, boxes[0], digits)
+
+    s = score_photo([reading((12, 12, 20, 28), (22, 12, 30, 28)), reading((70, 12, 78, 28))], words)
+    assert s == {"words": 1, "words_hit": 1, "false_digits": 2, "invented_numbers": 1}
+    # A reading with one digit on a word and one off it adds a false digit, not an invented number.
+    s = score_photo([reading((12, 12, 20, 28), (70, 12, 78, 28))], words)
+    assert s == {"words": 1, "words_hit": 1, "false_digits": 1, "invented_numbers": 0}
+    assert score_photo([], words)["words_hit"] == 0
+
+
+def test_letters_check_cli_runs_and_reports(tmp_path: Path, tiny_checkpoints, capsys) -> None:
+    from train.letters_check import main
+
+    data = tmp_path / "scene_text"
+    _scene_text_folder(data)
+    out = tmp_path / "check"
+    args = ["--data", str(data), "--detector", str(tiny_checkpoints["detector"]),
+            "--classifier", str(tiny_checkpoints["classifier"]), "--out", str(out)]
+    assert main(args + ["--images", "1-2"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["photos"] == 2 and report["words"] == 1
+    assert 0 <= report["words_hit"] <= report["words"]
+    rows = [json.loads(line) for line in (out / "per_image.jsonl").read_text().splitlines()]
+    assert [r["file"] for r in rows] == ["scenes_icdar2015/img_1.jpg", "scenes_icdar2015/img_2.jpg"]
+    assert "2 photos, 1 letters-only words" in capsys.readouterr().out
+    assert main(args + ["--images", "7-9"]) == 2
+    assert main(args + ["--score-thresh", "1.5"]) == 2

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -46,6 +47,12 @@ def label_of(char: str, keep_digits: bool) -> int | None:
     if char.isdigit() and char in "0123456789":
         return int(char) if keep_digits else None
     return NOT_DIGIT
+
+
+def photo_number(name: str) -> int | None:
+    """The trailing number of a photo's file name (``"scenes_icdar2015/img_12.jpg"`` -> 12)."""
+    m = re.search(r"(\d+)$", Path(name).stem)
+    return int(m.group(1)) if m else None
 
 
 def word_windows(quad: Sequence[float], step: float) -> np.ndarray:
@@ -73,8 +80,15 @@ def _read(path: Path) -> np.ndarray | None:
 
 
 def collect(root: Path, sets: Sequence[str], *, keep_digits: bool = False, icdar_step: float = 0.5,
-            limit: int | None = None) -> dict[str, np.ndarray]:
-    """Cut every crop of ``sets`` from ``root``; see the module docstring."""
+            limit: int | None = None, icdar_images: str | None = None) -> dict[str, np.ndarray]:
+    """Cut every crop of ``sets`` from ``root``; see the module docstring.
+
+    ``icdar_images`` (e.g. ``"1-250"``) keeps only ICDAR photos ``img_N`` whose N is in those
+    ranges, so the others can serve as a real-scene check that was never trained on.
+    """
+    from train.common import in_ranges, parse_ranges
+
+    icdar_ranges = parse_ranges(icdar_images) if icdar_images else None
     from recognizer.preprocess import crop_digits
 
     X: list[np.ndarray] = []
@@ -120,6 +134,9 @@ def collect(root: Path, sets: Sequence[str], *, keep_digits: bool = False, icdar
             add(img, np.asarray(boxes, np.float32).reshape(-1, 4), labels, "iiit5k", cs)
     if "icdar" in sets:
         for it in items("scenes_icdar2015"):
+            number = photo_number(it["file"])
+            if icdar_ranges is not None and (number is None or not in_ranges(number, icdar_ranges)):
+                continue
             words = [w for w in it["words"] if w["text"] != "###" and w["text"].strip()
                      and not any(ch.isdigit() for ch in w["text"])]
             if not words:
@@ -152,6 +169,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--digits", action="store_true", help="keep real digits as their digit (default: skip them)")
     p.add_argument("--icdar-step", type=float, default=0.5, help="window step along ICDAR words, in word heights (default 0.5)")
     p.add_argument("--limit", type=int, help="at most N entries of each set (for tests)")
+    p.add_argument("--icdar-images", metavar="RANGES",
+                   help="use only ICDAR photos img_N with N in RANGES, e.g. 1-250 (the rest stay a check)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
 
@@ -176,7 +195,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if not root.is_dir():
         raise UsageError(f"--data {root}: not a folder")
     t0 = time.perf_counter()
-    data = collect(root, sets, keep_digits=args.digits, icdar_step=args.icdar_step, limit=args.limit)
+    data = collect(root, sets, keep_digits=args.digits, icdar_step=args.icdar_step, limit=args.limit,
+                   icdar_images=args.icdar_images)
     from train.mine import _save_npz
 
     _save_npz(out, **data)
