@@ -4,12 +4,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+
+from recognizer.cli import finite_float
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -22,14 +25,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
     g.add_argument(
         "--score-thresh",
-        type=float,
+        type=finite_float,
         default=None,
         metavar="P",
         help="detector score threshold in [0, 1] (default: the one stored in the detector file, else 0.5)",
     )
     g.add_argument(
         "--not-digit-thresh",
-        type=float,
+        type=finite_float,
         default=None,
         metavar="P",
         help="drop a detection the classifier calls 'not a digit' with at least this probability, in [0, 1] "
@@ -116,14 +119,58 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 def _read(path: Path) -> tuple[np.ndarray | None, str]:
-    if not path.exists():
-        return None, "no such file"
-    if path.is_dir():
-        return None, "is a directory"
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        return None, "not a readable image (expected PNG, JPEG, BMP, TIFF or WebP)"
-    return image, ""
+    """The image as BGR, or ``(None, why)``: see :func:`recognizer.sources.read_image_file`."""
+    from recognizer.sources import read_image_file
+
+    return read_image_file(path)
+
+
+def prepare_save_dir(raw: str) -> Path:
+    """Create the ``--save-dir`` folder; a file, or a folder that cannot be made or written, is a CLIError."""
+    from recognizer.cli import CLIError
+
+    folder = Path(raw)
+    if folder.exists() and not folder.is_dir():
+        raise CLIError(f"--save-dir '{folder}' is a file; expected a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"--save-dir '{folder}': cannot create the folder ({exc.strerror or exc})") from exc
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CLIError(f"--save-dir '{folder}': the folder is not writable")
+    return folder
+
+
+class ResultNames:
+    """Names of the drawn copies in ``--save-dir``: ``STEM_read.png``, never one already written
+    by this run nor one of the inputs (``a/photo.png`` and ``b/photo.jpg`` give ``photo_read.png``
+    and ``photo_read-2.png``)."""
+
+    def __init__(self, folder: Path, inputs: list[Path]) -> None:
+        self.folder = folder
+        self._taken: set[Path] = set()
+        self._inputs = [p for p in inputs if p.is_file()]
+
+    def _is_input(self, out: Path) -> bool:
+        return any(same_file(out, p) for p in self._inputs)
+
+    def next(self, path: Path) -> Path:
+        n = 1
+        while True:
+            out = self.folder / (f"{path.stem}_read.png" if n == 1 else f"{path.stem}_read-{n}.png")
+            key = out.resolve()
+            if key not in self._taken and not self._is_input(out):
+                self._taken.add(key)
+                return out
+            n += 1
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Same file: same device and inode when both exist (symlinks, hard links), else same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
 
 
 def run_image(args: argparse.Namespace) -> int:
@@ -135,10 +182,9 @@ def run_image(args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)
     if not paths:
         raise CLIError(f"no images found in {', '.join(args.paths)}")
+    save_dir = prepare_save_dir(args.save_dir) if args.save_dir else None
+    names = ResultNames(save_dir, paths) if save_dir else None
     recognizer = load_recognizer(args)
-    save_dir = Path(args.save_dir) if args.save_dir else None
-    if save_dir:
-        save_dir.mkdir(parents=True, exist_ok=True)
     failed = 0
     pending: list[tuple[Path, np.ndarray]] = []
 
@@ -153,8 +199,10 @@ def run_image(args: argparse.Namespace) -> int:
             else:
                 text = ", ".join(r.text for r in readings) if readings else "(none)"
                 print(f"{path}: {text}", flush=True)
-            if save_dir:
-                out = save_dir / (path.stem + "_read.png")
+            if names is not None:
+                out = names.next(path)
+                if out.name != f"{path.stem}_read.png":
+                    print(f"recognizer: note: {path} saved as {out} ({path.stem}_read.png is taken by another image of this run)", file=sys.stderr)
                 if not cv2.imwrite(str(out), draw_readings(image, readings)):
                     print(f"recognizer: error: cannot write {out}", file=sys.stderr)
                     failed += 1

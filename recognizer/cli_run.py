@@ -15,10 +15,12 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from recognizer.cli_image import add_model_arguments
+from recognizer.cli import finite_float
+from recognizer.cli_image import add_model_arguments, same_file
 
 log = logging.getLogger(__name__)
 
@@ -341,6 +343,42 @@ def _build_outputs(args: argparse.Namespace, fps: float) -> Outputs:
     return outputs
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies under it (symlinks resolved)."""
+    p, f = path.resolve(), folder.resolve()
+    return p == f or f in p.parents
+
+
+def check_output_paths(args: argparse.Namespace) -> None:
+    """Refuse, before anything is opened, outputs that would overwrite an input or each other.
+
+    No ``--save``/``--log`` may be the source (or one of its files), a checkpoint in use,
+    the other output, or a path inside the ``--dump`` folder; paths are compared after
+    resolving symlinks, and by device and inode when the file exists (hard links).
+    """
+    from recognizer.cli import CLIError
+    from recognizer.sources import input_files
+    from recognizer.weights import WeightsNotFoundError, resolve_weights
+
+    outputs = [(f"--{name}", Path(value)) for name in ("save", "log") if (value := getattr(args, name, None))]
+    if not outputs:
+        return  # a --dump folder must be new or empty: it cannot hold an input
+    inputs: list[tuple[str, Path]] = [("the input", p) for p in input_files(args.source)]
+    for kind in ("detector", "classifier"):
+        try:
+            inputs.append((f"the {kind} checkpoint", resolve_weights(getattr(args, kind, None), kind)))
+        except (WeightsNotFoundError, ValueError):
+            pass  # reported when the models load
+    for option, out in outputs:
+        for what, path in inputs:
+            if same_file(out, path):
+                raise CLIError(f"{option} '{out}' is {what} '{path}'; refusing to overwrite it, choose another output path")
+        if args.dump and _inside(out, Path(args.dump)):
+            raise CLIError(f"{option} '{out}' is inside the --dump folder '{args.dump}'; choose a path outside it")
+    if len(outputs) == 2 and same_file(outputs[0][1], outputs[1][1]):
+        raise CLIError(f"--save '{outputs[0][1]}' and --log '{outputs[1][1]}' are the same file; choose two paths")
+
+
 def _positive(name: str, value: int | float | None) -> None:
     from recognizer.cli import CLIError
 
@@ -372,6 +410,7 @@ def run_command(args: argparse.Namespace) -> int:
         source = open_source(args.source, fps=args.fps, reconnect=reconnect)
     except SourceError as exc:
         raise CLIError(str(exc), code=2) from exc
+    check_output_paths(args)
     # Models before the source is opened: a camera should not sit open while weights load.
     recognizer = load_recognizer(args, video=True)
     workers, threads = choose_parallelism(getattr(getattr(recognizer, "device", None), "type", "cpu"), args.workers, args.threads)
@@ -409,6 +448,9 @@ def run_command(args: argparse.Namespace) -> int:
             )
             try:
                 summary = run_session(pipeline, outputs, progress=progress, total=total, hud=not args.no_hud)
+                if summary.status == "completed" and summary.captured == 0:
+                    summary.status = "failed"
+                    failure = CLIError(f"source '{source.name}' had no frames: nothing was read (an empty video, or no readable image)", code=1)
             except KeyboardInterrupt as exc:
                 summary = getattr(exc, "summary", None)
                 code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
@@ -432,7 +474,10 @@ def run_command(args: argparse.Namespace) -> int:
         print(summary.line())
         if outputs is not None:
             if outputs.video is not None:
-                print(f"video: {outputs.video.frames} frames written to {outputs.video.path} ({outputs.video.codec})")
+                if outputs.video.frames:
+                    print(f"video: {outputs.video.frames} frames written to {outputs.video.path} ({outputs.video.codec})")
+                else:
+                    print(f"video: no frames, {outputs.video.path} not written")
             if outputs.dump is not None:
                 print(f"dump: {outputs.dump.frames} frames and {outputs.dump.lines} lines written to {outputs.dump.directory}")
             if outputs.log is not None:
@@ -469,11 +514,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     live = g.add_mutually_exclusive_group()
     live.add_argument("--live", dest="live", action="store_true", default=None, help="keep only the newest frame and drop the rest (default for cameras and streams; a file is then played in real time)")
     live.add_argument("--no-live", dest="live", action="store_false", help="never drop a frame (default for files and images)")
-    g.add_argument("--fps", type=float, metavar="F", help="frame rate to assume when the source's metadata has none or is wrong")
+    g.add_argument("--fps", type=finite_float, metavar="F", help="frame rate to assume when the source's metadata has none or is wrong")
     g.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     g.add_argument("--workers", type=int, metavar="N", help="inference threads (default: 2 on a CPU with 2+ cores, 1 on CUDA)")
     g.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: cores / workers on the CPU)")
-    g.add_argument("--reconnect-timeout", type=float, default=30.0, metavar="S", help="give up on a lost camera/stream after S seconds (0: retry forever; default: 30)")
+    g.add_argument("--reconnect-timeout", type=finite_float, default=30.0, metavar="S", help="give up on a lost camera/stream after S seconds (0: retry forever; default: 30)")
     o = p.add_argument_group("outputs")
     o.add_argument("--show", action="store_true", help="show a window (q or Esc quits, space pauses)")
     o.add_argument("--save", metavar="FILE", help="write the annotated video (.mp4, .avi, .mkv, .mov) at the input's frame rate")
@@ -493,7 +538,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--batch", type=int, default=4, metavar="N", help="batch size of the threaded file run (default: 4)")
     b.add_argument("--settings", nargs="+", metavar="W:T", help="threaded settings to compare, WORKERS:TORCH_THREADS (default: 1:2 2:1)")
     b.add_argument("--live-setting", metavar="W:T", help="setting of the live run (default: the first of --settings)")
-    b.add_argument("--live-seconds", type=float, default=10.0, metavar="S", help="length of the live-latency run (default: 10; 0 skips it)")
+    b.add_argument("--live-seconds", type=finite_float, default=10.0, metavar="S", help="length of the live-latency run (default: 10; 0 skips it)")
     b.add_argument("--repeats", type=int, default=1, metavar="N", help="repeat each run N times and keep the best, to filter out other load (default: 1)")
     b.add_argument("--untrained", action="store_true", help="use untrained models instead of the weights (speed only)")
     b.add_argument("--digits", type=int, default=9, metavar="N", help="with --untrained: digit boxes per frame passed on to the classifier (default: 9)")

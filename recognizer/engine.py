@@ -91,7 +91,8 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
     """``None``/``"auto"``: CUDA when available, else CPU; otherwise the device named.
 
     Raises:
-        ValueError: an unknown device name, or CUDA asked for where there is none.
+        ValueError: an unknown device name, or a device this machine does not have (CUDA,
+            ``cuda:N`` beyond the GPUs present, ``mps``, ...).
     """
     if device is None or (isinstance(device, str) and device == "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -101,6 +102,15 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
         raise ValueError(f"device {device!r} is not a torch device; expected auto, cpu, cuda or cuda:N") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: there is no CUDA device {dev.index} here ({torch.cuda.device_count()} found)")
+    if dev.type == "meta":
+        raise ValueError(f"device {device!r} holds no data; expected auto, cpu, cuda or cuda:N")
+    if dev.type not in ("cpu", "cuda"):
+        try:  # mps, xpu, ...: usable only when this torch build and machine have them
+            torch.empty(1, device=dev)
+        except Exception as exc:  # noqa: BLE001 - any failure means the device cannot be used
+            raise ValueError(f"device {device!r} is not available here; use --device cpu") from exc
     return dev
 
 

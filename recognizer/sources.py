@@ -15,6 +15,7 @@ import glob
 import logging
 import math
 import os
+import stat
 import sys
 import threading
 import time
@@ -41,8 +42,11 @@ __all__ = [
     "StreamSource",
     "VideoFileSource",
     "VideoFolderSource",
+    "input_files",
     "open_source",
+    "plausible_fps",
     "quiet_stderr",
+    "read_image_file",
     "sane_fps",
 ]
 
@@ -50,6 +54,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 30.0
 """Frame rate assumed when the metadata gives none (0, NaN, absurd) and the user gave none."""
+
+PLAUSIBLE_FPS = (1.0, 240.0)
+"""Frame rates a file's or camera's metadata is believed within; others are treated as missing."""
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
@@ -101,6 +108,17 @@ def sane_fps(value: float | None, fallback: float = DEFAULT_FPS) -> float:
     if not math.isfinite(v) or v <= 0 or v > 1000:
         return fallback
     return v
+
+
+def plausible_fps(value: float | None) -> float | None:
+    """``value`` when it is a believable frame rate for metadata (:data:`PLAUSIBLE_FPS`), else None.
+
+    A clip reporting 0.25 fps would be saved as a video 120 times too long; 0, NaN and such
+    rates are all treated as "no frame rate".
+    """
+    v = sane_fps(value, -1.0)
+    lo, hi = PLAUSIBLE_FPS
+    return v if lo <= v <= hi else None
 
 
 @dataclass(frozen=True)
@@ -216,17 +234,22 @@ class VideoFileSource(_CaptureSource):
     def __init__(self, path: str | os.PathLike[str], *, fps: float | None = None) -> None:
         super().__init__(str(path), str(path), fps=fps)
         self._last_ts = -1.0
+        self._index_time = fps is not None
 
     def open(self) -> None:
-        if not os.path.isfile(self._target):  # type: ignore[arg-type]
+        if not os.path.exists(self._target):  # type: ignore[arg-type]
             raise SourceError(f"video file '{self.name}' does not exist")
+        if not os.path.isfile(self._target):  # type: ignore[arg-type]
+            raise SourceError(f"video file '{self.name}' is not a regular file (a folder, pipe or device)")
         cap = self._open_capture()
         if cap is None:
             raise SourceError(f"cannot open video file '{self.name}': OpenCV has no decoder for it or it is damaged")
         meta_fps = cap.get(cv2.CAP_PROP_FPS)
-        self.fps = sane_fps(self._user_fps, sane_fps(meta_fps))
-        if self._user_fps is None and sane_fps(meta_fps, -1.0) < 0:
+        self.fps = sane_fps(self._user_fps, plausible_fps(meta_fps) or DEFAULT_FPS)
+        if self._user_fps is None and plausible_fps(meta_fps) is None:
             log.warning("video '%s' reports fps=%s; assuming %.1f (set --fps to override)", self.name, meta_fps, self.fps)
+        # Container times follow the same wrong rate: derive them from the index then too.
+        self._index_time = self._user_fps is not None or plausible_fps(meta_fps) is None
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(count) if math.isfinite(count) and count > 0 else None
         self._cap = cap
@@ -245,7 +268,7 @@ class VideoFileSource(_CaptureSource):
         index = self._index
         self._index += 1
         ts = pos_ms / 1000.0 if math.isfinite(pos_ms) and pos_ms >= 0 else -1.0
-        if self._user_fps is not None or ts < 0 or (index > 0 and ts <= self._last_ts):
+        if self._index_time or ts < 0 or (index > 0 and ts <= self._last_ts):
             # No usable container time (or the user fixed the rate): derive it from the index.
             ts = index / self.fps
         self._last_ts = ts
@@ -277,7 +300,7 @@ class _LiveCaptureSource(_CaptureSource):
     def _configure(self, cap: cv2.VideoCapture) -> None:
         # Ask the driver to keep as few frames as it can: we want the newest, not a backlog.
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        self.fps = sane_fps(self._user_fps, sane_fps(cap.get(cv2.CAP_PROP_FPS)))
+        self.fps = sane_fps(self._user_fps, plausible_fps(cap.get(cv2.CAP_PROP_FPS)) or DEFAULT_FPS)
 
     def read(self, should_stop: Callable[[], bool] | None = None) -> Frame | None:
         stop = should_stop or (lambda: False)
@@ -405,12 +428,18 @@ class ImageFolderSource(Source):
 
     def open(self) -> None:
         target = self.name
-        if os.path.isdir(target):
-            paths = [p for p in Path(target).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+        if os.path.isfile(target):
+            candidates = [Path(target)]
+            where = f"file '{target}'"
+        elif os.path.isdir(target):
+            candidates = list(Path(target).iterdir())
             where = f"folder '{target}'"
         else:
-            paths = [Path(p) for p in glob.glob(target) if Path(p).suffix.lower() in IMAGE_EXTENSIONS]
+            candidates = [Path(p) for p in glob.glob(target)]
             where = f"pattern '{target}'"
+        named = [p for p in candidates if p.suffix.lower() in IMAGE_EXTENSIONS]
+        paths = _regular_files(named)
+        self.skipped = len(named) - len(paths)
         if not paths:
             raise SourceError(
                 f"{where} matches no images or videos (expected files ending in {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})"
@@ -424,10 +453,10 @@ class ImageFolderSource(Source):
         while self._pos < len(self.paths):
             path = self.paths[self._pos]
             self._pos += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image, why = read_image_file(path)
             if image is None:
                 self.skipped += 1
-                log.warning("skipping '%s': not a readable image", path)
+                log.warning("skipping '%s': %s", path, why)
                 continue
             index = self._index
             self._index += 1
@@ -522,19 +551,55 @@ class VideoFolderSource(Source):
         self._next = len(self.paths)
 
 
-def _scan(target: str) -> tuple[list[Path], list[Path]]:
-    """Image files and video files in a folder or matching a glob pattern (natural order)."""
-    if os.path.isdir(target):
-        files = [p for p in Path(target).iterdir() if p.is_file()]
-    else:
-        files = [Path(p) for p in glob.glob(target) if os.path.isfile(p)]
-    images = sorted((p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS), key=_natural_key)
-    videos = sorted((p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS), key=_natural_key)
-    return images, videos
+def _regular_files(paths: Iterator[Path] | Sequence[Path], *, warn: bool = True) -> list[Path]:
+    """The regular files of ``paths`` (symlinks followed); the others are skipped, with a
+    warning unless ``warn`` is False.
+
+    A FIFO named ``x.png`` would block the reader forever; a sub-folder named ``x.mp4`` is
+    skipped silently.
+    """
+    out = []
+    for p in paths:
+        try:
+            mode = os.stat(p).st_mode
+        except OSError as exc:
+            if warn:
+                log.warning("skipping '%s': %s", p, exc.strerror or exc)
+            continue
+        if stat.S_ISREG(mode):
+            out.append(p)
+        elif warn and not stat.S_ISDIR(mode):
+            log.warning("skipping '%s': not a regular file (a pipe, socket or device)", p)
+    return out
+
+
+def _scan(target: str, *, warn: bool = False) -> tuple[list[Path], list[Path]]:
+    """Image files and video files in a folder or matching a glob pattern (natural order).
+
+    ``warn``: say which entries named like videos are skipped (images are checked again, with
+    warnings, when :class:`ImageFolderSource` opens).
+    """
+    entries = list(Path(target).iterdir()) if os.path.isdir(target) else [Path(p) for p in glob.glob(target)]
+    images = _regular_files([p for p in entries if p.suffix.lower() in IMAGE_EXTENSIONS], warn=False)
+    videos = _regular_files([p for p in entries if p.suffix.lower() in VIDEO_EXTENSIONS], warn=warn)
+    return sorted(images, key=_natural_key), sorted(videos, key=_natural_key)
+
+
+def input_files(spec: str | int) -> list[Path]:
+    """The files a source spec would read (none for cameras and URLs), without opening them.
+
+    Used to refuse an output path that is one of the inputs.
+    """
+    if isinstance(spec, int) or spec.strip().isdigit() or spec.lower().startswith(_STREAM_PREFIXES):
+        return []
+    if os.path.isdir(spec) or (not os.path.exists(spec) and any(ch in spec for ch in "*?[")):
+        images, videos = _scan(spec)
+        return images + videos
+    return [Path(spec)]
 
 
 def _folder_source(target: str, fps: float | None) -> Source:
-    images, videos = _scan(target)
+    images, videos = _scan(target, warn=True)
     if videos and images:
         raise SourceError(
             f"'{target}' holds both images ({len(images)}) and videos ({len(videos)}); "
@@ -563,6 +628,134 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def read_image_file(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, str]:
+    """Decode an image file as ``(H, W, 3)`` uint8 BGR; ``(None, why)`` when it cannot be used.
+
+    Only regular files are opened (a FIFO named ``x.png`` would block the reader forever).
+    Transparent pixels are composited on white, as image viewers show them. A JPEG whose data
+    ends before its end-of-image marker is refused as damaged: libjpeg would fill the missing
+    part with grey and only print a warning.
+    """
+    try:
+        data = _read_regular_file(path)
+    except FileNotFoundError:
+        return None, "no such file"
+    except IsADirectoryError:
+        return None, "is a directory"
+    except _NotRegularFile:
+        return None, "not a regular file (a pipe, socket or device)"
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+    buf = np.frombuffer(data, np.uint8)
+    if data[:3] == b"\xff\xd8\xff":
+        if not _jpeg_complete(data):
+            return None, "damaged: the JPEG data ends early (a truncated or partly written file)"
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    else:
+        image = None
+        decodable = buf.size > 0
+        if data[:8] == _PNG_MAGIC or data[8:12] == b"WEBP" or data[:4] in (b"II*\x00", b"MM\x00*"):
+            # Formats that can carry transparency: decode with the alpha channel, if any.
+            with_alpha = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            decodable = with_alpha is not None
+            if decodable and with_alpha.ndim == 3 and with_alpha.shape[2] in (2, 4):
+                image = _on_white(with_alpha)
+        if image is None and decodable:
+            # Without transparency: OpenCV's own conversion (EXIF orientation, 16-bit to 8-bit).
+            image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if image is None:
+        if data[:8] == _PNG_MAGIC:
+            return None, "not a readable image (damaged PNG data)"
+        return None, "not a readable image (expected PNG, JPEG, BMP, TIFF or WebP)"
+    return _as_bgr(image), ""
+
+
+class _NotRegularFile(OSError):
+    pass
+
+
+def _read_regular_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of ``path`` if it is a regular file (symlinks followed), never blocking on a FIFO."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(mode):
+        raise _NotRegularFile(path)
+    # O_NONBLOCK: should the file be swapped for a FIFO after the stat, opening it still returns.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb", closefd=True) as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotRegularFile(path)
+        return fh.read()
+
+
+def _jpeg_complete(data: bytes) -> bool:
+    """True when a JPEG's segments and entropy-coded scans run on to the end-of-image marker.
+
+    Walks the marker segments (skipping each by its length, so thumbnails inside EXIF do not
+    count) and each scan's data up to its next marker. Bytes after the end marker (some
+    cameras append data there) are allowed.
+    """
+    n = len(data)
+    i = 2
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            i = data.find(b"\xff", i)  # stray bytes between segments: libjpeg skips them too
+            if i < 0:
+                return False
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker in (0x00, 0x01):
+            i += 2
+            continue
+        if i + 4 > n:
+            return False
+        end = i + 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+        if end > n:
+            return False
+        if marker != 0xDA:
+            i = end
+            continue
+        # Start of scan: its data runs to the next marker other than FF00 (a stuffed FF) and RSTn.
+        j = end
+        while True:
+            j = data.find(b"\xff", j)
+            if j < 0 or j + 1 >= n:
+                return False
+            nxt = data[j + 1]
+            if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:
+                j += 2
+            elif nxt == 0xFF:
+                j += 1
+            else:
+                break
+        i = j
+    return False
+
+
+def _on_white(image: np.ndarray) -> np.ndarray:
+    """A BGRA (or grey + alpha) image composited on a white background, as uint8 BGR."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.convertScaleAbs(image)
+    if image.shape[2] == 2:
+        colour = cv2.cvtColor(np.ascontiguousarray(image[..., 0]), cv2.COLOR_GRAY2BGR)
+    else:
+        colour = image[..., :3]
+    alpha = image[..., -1:].astype(np.float32) / 255.0
+    out = colour.astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
 def open_source(
     spec: str | int,
     *,
@@ -589,6 +782,8 @@ def open_source(
         return StreamSource(text, fps=fps, reconnect=reconnect)
     if os.path.isdir(text):
         return _folder_source(text, fps)
+    if os.path.exists(text) and not os.path.isfile(text):
+        raise SourceError(f"source '{text}' is not a regular file (a pipe, socket or device); expected a video or image file")
     if os.path.isfile(text):
         if Path(text).suffix.lower() in IMAGE_EXTENSIONS:
             return ImageFolderSource(text, fps=fps)

@@ -16,27 +16,43 @@ class WeightsNotFoundError(FileNotFoundError):
 def weight_dirs() -> list[Path]:
     """Folders searched for shipped weights, in order.
 
-    ``$RECOGNIZER_WEIGHTS``, the checkout's ``weights/`` (editable installs and source runs),
-    then ``<prefix>/share/recognizer/weights`` (where a regular ``pip install`` puts them).
+    The checkout's ``weights/`` (editable installs and source runs), then
+    ``<prefix>/share/recognizer/weights`` (where a regular ``pip install`` puts them).
+    ``$RECOGNIZER_WEIGHTS``, when set, replaces them (see :func:`default_weight_path`).
     """
-    dirs: list[Path] = []
-    env = os.environ.get(ENV_DIR)
-    if env:
-        dirs.append(Path(env))
-    dirs.append(Path(__file__).resolve().parent.parent / "weights")
-    dirs.append(Path(sys.prefix) / "share" / "recognizer" / "weights")
-    return dirs
+    return [
+        Path(__file__).resolve().parent.parent / "weights",
+        Path(sys.prefix) / "share" / "recognizer" / "weights",
+    ]
 
 
 def default_weight_path(kind: str) -> Path:
-    """The first existing shipped file for ``kind`` ("classifier" or "detector").
+    """The weights file for ``kind`` ("classifier" or "detector") when none is given.
+
+    ``$RECOGNIZER_WEIGHTS=DIR`` must hold it (no silent fall back to the shipped files when
+    the variable names a missing or incomplete folder); otherwise the first of
+    :func:`weight_dirs` that holds it.
 
     Raises:
-        WeightsNotFoundError: none of :func:`weight_dirs` holds it.
+        WeightsNotFoundError: the file is not where it is looked for.
     """
     if kind not in WEIGHT_FILES:
         raise ValueError(f"unknown weights kind {kind!r}; expected one of {', '.join(WEIGHT_FILES)}")
     name = WEIGHT_FILES[kind]
+    env = os.environ.get(ENV_DIR)
+    if env:
+        folder = Path(env)
+        if not folder.is_dir():
+            raise WeightsNotFoundError(
+                f"{ENV_DIR}={env}: no such folder; point it at a folder holding {', '.join(WEIGHT_FILES.values())}, "
+                f"or unset it to use the shipped weights"
+            )
+        if not (folder / name).is_file():
+            raise WeightsNotFoundError(
+                f"{ENV_DIR}={env}: the folder has no {name}; put it there, pass --{kind} PATH, "
+                f"or unset {ENV_DIR} to use the shipped weights"
+            )
+        return folder / name
     searched = weight_dirs()
     for folder in searched:
         candidate = folder / name
@@ -55,6 +71,8 @@ def resolve_weights(path: str | os.PathLike[str] | None, kind: str) -> Path:
     if path is None:
         return default_weight_path(kind)
     p = Path(path)
+    if p.exists() and not p.is_file():
+        raise WeightsNotFoundError(f"{kind} weights file {str(p)!r} is not a regular file; pass a .pt checkpoint")
     if not p.is_file():
         raise WeightsNotFoundError(f"{kind} weights file {str(p)!r} does not exist; pass an existing .pt checkpoint")
     return p

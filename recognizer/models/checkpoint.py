@@ -4,18 +4,23 @@ Layout (a plain dict, loadable with ``torch.load(weights_only=True)``)::
 
     {"format": "recognizer-checkpoint", "format_version": 1,
      "kind": "classifier" | "detector", "config": {...}, "labels": [...],
-     "state_dict": {...}, "metadata": {...}, "extra": {...}}
+     "state_dict": {...}, "metadata": {...}, "extra": {...}, "checksum": "sha256:..."}
 
 ``config`` holds the constructor arguments (``SmallCNN(**config)`` or
 ``build_detector(**config)``), ``metadata`` says where the weights came from (data, command,
 time, accuracy) and ``extra`` carries training state for resuming (optimizer, epoch, ...).
+``checksum`` (written since it was added; older files have none and are not checked) covers
+everything but ``extra``: a changed byte in a tensor is refused at load instead of silently
+reading wrong digits.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-import pickle
+import re
 import tempfile
-import zipfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +100,7 @@ def save_checkpoint(
         "metadata": dict(metadata or {}),
         "extra": dict(extra or {}),
     }
+    payload["checksum"] = payload_checksum(payload)
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A crash mid-write must not leave a half file under the real name.
@@ -113,8 +119,33 @@ def save_checkpoint(
     return dest
 
 
+def payload_checksum(payload: dict[str, Any]) -> str:
+    """``"sha256:HEX"`` of a checkpoint's header, config, labels, metadata and every tensor.
+
+    ``extra`` (training state for resuming) is left out. Tensors are hashed by name, dtype,
+    shape and raw bytes, so the value does not depend on how the file was laid out.
+    """
+    h = hashlib.sha256()
+    header = {k: payload.get(k) for k in ("format", "format_version", "kind", "config", "labels", "metadata")}
+    try:
+        text = json.dumps(header, sort_keys=True, default=repr)
+    except (TypeError, ValueError):  # keys of mixed types cannot be sorted
+        text = repr(header)
+    h.update(text.encode("utf-8"))
+    state = payload.get("state_dict")
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous().reshape(-1)
+        h.update(f"\n{name}:{t.dtype}:{tuple(state[name].shape)}\n".encode("utf-8"))
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return "sha256:" + h.hexdigest()
+
+
 def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
-    """Rebuild an untrained model of ``kind`` from its stored ``config``."""
+    """Rebuild an untrained model of ``kind`` from its stored ``config``.
+
+    Never downloads: a ``pretrained_backbone`` in the config is ignored (the checkpoint's own
+    weights replace the backbone's anyway).
+    """
     if kind == "classifier":
         cfg = dict(config)
         if "channels" in cfg:
@@ -123,7 +154,9 @@ def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
     if kind == "detector":
         from recognizer.models.detector import build_detector
 
-        return build_detector(**config)
+        cfg = dict(config)
+        cfg["pretrained_backbone"] = False
+        return build_detector(**cfg)
     raise ValueError(f"unknown checkpoint kind {kind!r}; expected one of {', '.join(KINDS)}")
 
 
@@ -138,24 +171,69 @@ def read_checkpoint(path: str | os.PathLike[str], *, map_location: str | torch.d
         raise CheckpointError(f"{p}: no such checkpoint file")
     if p.is_dir():
         raise CheckpointError(f"{p}: is a directory, expected a checkpoint file (.pt)")
+    if not p.is_file():
+        raise CheckpointError(f"{p}: not a recognizer checkpoint (not a regular file: a pipe, socket or device)")
     try:
-        data = torch.load(p, map_location=map_location, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{p}: damaged or not a PyTorch checkpoint ({first[:200]})") from exc
+        with open(p, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise CheckpointError(f"{p}: cannot be read ({exc.strerror or exc})") from exc
+    try:
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols of foreign files; the error below says enough.
+            warnings.simplefilter("ignore")
+            data = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails in many ways inside torch.load
+        raise CheckpointError(_load_failure(p, exc)) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a recognizer checkpoint (no '{FORMAT}' header)")
     version = data.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise CheckpointError(
-            f"{p}: checkpoint format version {version!r} is not supported (this recognizer reads 1..{FORMAT_VERSION}); upgrade recognizer"
+            f"{p}: checkpoint format version {repr(version)[:40]} is not supported (this recognizer reads 1..{FORMAT_VERSION}); upgrade recognizer"
         )
     for key in ("kind", "config", "state_dict"):
         if key not in data:
-            raise CheckpointError(f"{p}: checkpoint is missing '{key}'")
-    if data["kind"] not in KINDS:
-        raise CheckpointError(f"{p}: unknown checkpoint kind {data['kind']!r}; expected one of {', '.join(KINDS)}")
+            raise CheckpointError(f"{p}: damaged or not a recognizer checkpoint: it is missing '{key}'")
+    if not isinstance(data["kind"], str) or data["kind"] not in KINDS:
+        raise CheckpointError(f"{p}: unknown checkpoint kind {repr(data['kind'])[:40]}; expected one of {', '.join(KINDS)}")
+    if not isinstance(data["config"], dict):
+        raise CheckpointError(f"{p}: damaged or not a recognizer checkpoint: its config is not a mapping")
+    state = data["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CheckpointError(f"{p}: damaged or not a recognizer checkpoint: its state_dict is not a mapping of names to tensors")
+    stored = data.get("checksum")
+    if stored is not None and stored != payload_checksum(data):
+        raise CheckpointError(
+            f"{p}: damaged or not a recognizer checkpoint: its contents do not match the checksum stored when it "
+            "was saved (changed bytes, an incomplete copy, or an edited file)"
+        )
     return data
+
+
+def _load_failure(p: Path, exc: BaseException) -> str:
+    """One line saying why ``torch.load(weights_only=True)`` refused ``p``."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        code = re.search(r"GLOBAL ([\w.]+)", text)
+        if code:
+            # A pickle naming a Python callable: torch's advice to retry with weights_only=False
+            # would run it. Say plainly what the file is instead.
+            return (
+                f"{p}: not a recognizer checkpoint; not loaded because it could run code "
+                f"(it calls {code.group(1)}); do not load it with other tools either unless you trust its source"
+            )
+        detail = "it holds data other than tensors and plain values"
+    elif isinstance(exc, EOFError):
+        detail = "the file ends early"
+    elif isinstance(exc, OSError):
+        detail = "the archive is cut short or damaged"
+    elif isinstance(exc, RuntimeError) and text.strip():
+        # First sentence of the first line: torch's advice after it does not help here.
+        detail = text.strip().splitlines()[0].split(". ")[0][:160]
+    else:  # KeyError, IndexError, UnicodeDecodeError, ... from unpickling garbage
+        detail = f"unreadable data, {type(exc).__name__}"
+    return f"{p}: not a recognizer checkpoint: damaged or not a PyTorch checkpoint ({detail})"
 
 
 def load_checkpoint(
@@ -181,20 +259,26 @@ def load_checkpoint(
         raise CheckpointError(f"{p}: is a {data['kind']} checkpoint, expected a {kind} checkpoint")
     try:
         model = build_model(data["kind"], data["config"])
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{p}: its architecture config cannot be built ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - any value in a damaged config can fail the constructor
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise CheckpointError(f"{p}: damaged or not a recognizer checkpoint: its architecture config cannot be built ({detail})") from exc
     try:
         model.load_state_dict(data["state_dict"], strict=True)
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001 - RuntimeError for a mismatch, others for a state_dict of the wrong type
         first = str(exc).strip().splitlines()
-        detail = " ".join(line.strip() for line in first[:3])
-        raise CheckpointError(f"{p}: weights do not match the architecture ({detail[:300]})") from exc
+        detail = " ".join(line.strip() for line in first[:3]) or type(exc).__name__
+        raise CheckpointError(f"{p}: damaged or not a recognizer checkpoint: weights do not match the architecture ({detail[:300]})") from exc
     model.eval()
     return Checkpoint(
         path=p,
         model=model,
         kind=data["kind"],
         config=dict(data["config"]),
-        metadata=dict(data.get("metadata") or {}),
-        extra=dict(data.get("extra") or {}),
+        metadata=_mapping(data.get("metadata")),
+        extra=_mapping(data.get("extra")),
     )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` as a dict; anything else (a damaged field) as an empty one."""
+    return dict(value) if isinstance(value, dict) else {}
