@@ -14,6 +14,7 @@ import pytest
 from recognizer.preprocess import crop_digits
 from recognizer.synth import Generator, SynthConfig, find_fonts, font_families, words
 from recognizer.synth.scene import paint_sign
+from recognizer.synth.words import DIGIT_LIKE
 from tools import synth as synth_cli
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -210,12 +211,25 @@ def test_make_crops_with_text_crops_labels_letters_minus_one() -> None:
     for img_no in np.unique(d["source_image"]):
         rows = np.nonzero(d["source_image"] == img_no)[0]
         s = gen.sample(int(img_no) - 1)
-        labels = np.concatenate([s.digits, np.full(len(s.text_boxes), -1)])[: len(rows)]
+        assert len(s.text_chars) == len(s.text_boxes)
+        # Letters drawn like digits (I, l, O) are not taught as "not a digit".
+        tb = s.text_boxes[[c not in DIGIT_LIKE for c in s.text_chars]]
+        labels = np.concatenate([s.digits, np.full(len(tb), -1)])[: len(rows)]
         assert y[rows].tolist() == labels.tolist()
-        boxes = np.concatenate([s.boxes, s.text_boxes])[: len(rows)]
+        boxes = np.concatenate([s.boxes, tb])[: len(rows)]
         assert np.array_equal(X[rows], crop_digits(s.image, boxes))
         b = np.round(boxes.astype(np.float64))
         np.testing.assert_allclose(d["source_box"][rows], np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1))
+
+
+def test_digit_like_letters_are_never_not_a_digit() -> None:
+    from train.scene_text import label_of
+
+    assert {"I", "l", "O"} <= DIGIT_LIKE and not (set("0123456789") & DIGIT_LIKE)
+    assert [label_of(c, True) for c in "IlOA7"] == [None, None, None, -1, 7]
+    gen = Generator(3, SynthConfig(text_prob=1.0))
+    chars = [c for i in range(40) for c in gen.sample(i).text_chars]
+    assert chars and all(len(c) == 1 and not c.isdigit() for c in chars)
 
 
 def test_make_crops_without_text_crops_has_digits_only() -> None:

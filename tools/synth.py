@@ -29,6 +29,7 @@ if str(_ROOT) not in sys.path:  # run from a checkout: make train/ and recognize
 
 from recognizer.preprocess import crop_digits  # noqa: E402
 from recognizer.synth import SynthConfig, SynthSample, generate  # noqa: E402
+from recognizer.synth.words import DIGIT_LIKE  # noqa: E402
 
 DEFAULT_REAL = _ROOT.parent / "shared" / "data" / "svhn_real"
 
@@ -90,7 +91,8 @@ def make_crops(n: int, seed: int, *, start: int = 0, workers: int | None = None,
     Each digit box is widened to a square and resized to 32x32 by
     :func:`recognizer.preprocess.crop_digits`, so neighbouring digits show at the sides.
     With ``text_crops`` the letters and symbols drawn around the numbers are cropped the same
-    way and labelled -1, "not a digit" (they count towards ``n``).
+    way and labelled -1, "not a digit" (they count towards ``n``), except those that many fonts
+    draw like a digit (:data:`recognizer.synth.words.DIGIT_LIKE`).
 
     Returns:
         ``X`` (n, 32, 32, 3) uint8 RGB, ``y`` (n,) int64 digits, ``source_image`` (n,) int64
@@ -110,8 +112,10 @@ def make_crops(n: int, seed: int, *, start: int = 0, workers: int | None = None,
     for i, s in it:
         boxes, labels = s.boxes, s.digits
         if text_crops and len(s.text_boxes):
-            boxes = np.concatenate([boxes, s.text_boxes])
-            labels = np.concatenate([labels, np.full(len(s.text_boxes), -1, np.int64)])
+            # Letters that look like digits in many fonts (I, l, O) are left out, not taught as "not a digit".
+            tb = s.text_boxes[[c not in DIGIT_LIKE for c in s.text_chars]] if s.text_chars else s.text_boxes
+            boxes = np.concatenate([boxes, tb])
+            labels = np.concatenate([labels, np.full(len(tb), -1, np.int64)])
         crops = crop_digits(s.image, boxes)
         take = min(len(crops), n - k)
         X[k : k + take] = crops[:take]

@@ -13,7 +13,8 @@ from a folder laid out like ``../shared/data/scene_text`` (see its README):
 * ``scenes_icdar2015.json`` + ``scenes_icdar2015/``: street photos with every word boxed; only
   letters-only words are used, cut into character-sized windows along the word (``--icdar-step``).
 
-Letters (and any character that is not a digit) are labelled -1, "not a digit"; with
+Letters (and any character that is not a digit) are labelled -1, "not a digit", except I, l
+and O, which many fonts draw like 1 and 0 (``recognizer.synth.words.DIGIT_LIKE``: skipped); with
 ``--digits`` the real digits of the first two sets are kept as their digit too. The output is
 an ``.npz`` (``X`` (N, 32, 32, 3) uint8 RGB, ``y``, ``source`` the set each crop came from,
 ``char`` the character) that ``python -m train.classifier --train`` reads.
@@ -32,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from recognizer.synth.words import DIGIT_LIKE
 from train.common import UsageError, run_main, setup_logging
 
 log = logging.getLogger("train.scene_text")
@@ -46,6 +48,8 @@ def label_of(char: str, keep_digits: bool) -> int | None:
         return None
     if char.isdigit() and char in "0123456789":
         return int(char) if keep_digits else None
+    if char in DIGIT_LIKE:  # I, l, O: drawn like 1 and 0 in many fonts; not taught either way
+        return None
     return NOT_DIGIT
 
 

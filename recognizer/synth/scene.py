@@ -64,6 +64,7 @@ class SynthSample:
         info: what was drawn (glyph source, font, plate, wall), for sheets and debugging.
         text_boxes: ``(M, 4)`` float32 xyxy boxes of the unlabelled characters drawn around the
             number (letters, symbols) that lie inside the image: what is *not* a digit.
+        text_chars: the character of each text box (``words.DIGIT_LIKE`` ones look like digits).
     """
 
     image: np.ndarray = field(repr=False)
@@ -71,6 +72,7 @@ class SynthSample:
     digits: np.ndarray
     info: dict[str, str] = field(default_factory=dict, compare=False)
     text_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32), compare=False)
+    text_chars: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def text(self) -> str:
@@ -212,6 +214,7 @@ class _Glyph:
     mask: np.ndarray  # (h, w) float32 ink
     x: int  # top-left in number coordinates
     y: int
+    char: str = ""  # the character drawn, for text around a number
 
 
 def _layout(rng: np.random.Generator, masks: list[np.ndarray], gh: int, wobbly: bool) -> list[_Glyph]:
@@ -319,7 +322,7 @@ def _text_glyphs(rng: np.random.Generator, style: glyphs.GlyphStyle, text: str, 
         core, ink = with_outline(m)
         ih, iw = ink.shape
         y = height - ih + (height * 0.22 if ch in "gjpqy" else 0.0) - (height * 0.55 if ch in "'-" else 0.0)
-        out.append(_Glyph(ink, int(round(x)), int(round(y))))
+        out.append(_Glyph(ink, int(round(x)), int(round(y)), ch))
         cores.append(core)
         x += iw - 1 + track
     return out, cores, x
@@ -353,7 +356,7 @@ def _plan_text(rng: np.random.Generator, style: glyphs.GlyphStyle, fonts: Sequen
 
     def place(laid: list[_Glyph], cores: list[np.ndarray], dx: float, dy: float) -> None:
         for g, c in zip(laid, cores):
-            out.append((_Glyph(g.mask, int(round(g.x + dx)), int(round(g.y + dy))), c))
+            out.append((_Glyph(g.mask, int(round(g.x + dx)), int(round(g.y + dy)), g.char), c))
 
     if picks["suffix"]:
         h = int(gh * (rng.uniform(0.5, 0.8) if rng.random() < 0.3 else 1.0))
@@ -637,12 +640,14 @@ def render_sample(
         p = cv2.perspectiveTransform(h.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
         boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
 
+    text_chars = np.array([g.char for g in plan.suffix], dtype=object)
     text_boxes = np.zeros((len(plan.text_hulls), 4), np.float32)
     for i, h in enumerate(plan.text_hulls):
         p = cv2.perspectiveTransform(h.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
         text_boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
     inside = (text_boxes[:, 0] >= 0) & (text_boxes[:, 1] >= 0) & (text_boxes[:, 2] <= out_w) & (text_boxes[:, 3] <= out_h)
-    text_boxes = text_boxes[inside & (text_boxes[:, 3] - text_boxes[:, 1] >= 4)]
+    keep = inside & (text_boxes[:, 3] - text_boxes[:, 1] >= 4)
+    text_boxes, text_chars = text_boxes[keep], tuple(str(c) for c in text_chars[keep])
 
     # 7. Camera.
     if not cfg.clean:
@@ -654,7 +659,7 @@ def render_sample(
         img = degrade.jpeg(rng, img)
     if len(plan.text_hulls):
         info["text"] = str(len(plan.text_hulls))
-    return SynthSample(image=img, boxes=boxes, digits=digits_arr, info=info, text_boxes=text_boxes)
+    return SynthSample(image=img, boxes=boxes, digits=digits_arr, info=info, text_boxes=text_boxes, text_chars=text_chars)
 
 
 def _keep_legible(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, min_std: float = 12 / 255) -> np.ndarray:

@@ -15,6 +15,10 @@ import numpy as np
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LOWER = "abcdefghijklmnopqrstuvwxyz"
 SYMBOLS = "#&-./'+:()*!?"
+DIGIT_LIKE = frozenset("IlO|/!")
+"""Characters that many fonts draw exactly like a digit (I, l, | and / like 1; O like 0): drawn
+as text, but never taught as "not a digit", or a real 1 or 0 would be refused. Lower-case o is
+not here: it is shorter than the digits beside it."""
 """Symbols seen on plates and signs (drawn where the font has them)."""
 
 PREFIXES: tuple[str, ...] = (
