@@ -125,6 +125,12 @@ def _read(path: Path) -> tuple[np.ndarray | None, str]:
     return read_image_file(path)
 
 
+BATCH_PIXELS = 4096 * 4096
+"""A batch is sent to the recognizer early once its images hold this many pixels: the detector
+holds about 30 bytes per input pixel while it runs, so four 4096x4096 images at once would need
+some 2 GB. Images are downscaled on read to :data:`recognizer.sources.MAX_SIDE`."""
+
+
 def prepare_save_dir(raw: str) -> Path:
     """Create the ``--save-dir`` folder; a file, or a folder that cannot be made or written, is a CLIError."""
     from recognizer.cli import CLIError
@@ -176,6 +182,8 @@ def same_file(a: Path, b: Path) -> bool:
 def run_image(args: argparse.Namespace) -> int:
     from recognizer.cli import CLIError
     from recognizer.render import draw_readings
+    from recognizer.sinks import rescale_reading
+    from recognizer.sources import read_image
 
     if args.batch < 1:
         raise CLIError(f"--batch {args.batch}: expected a positive number of images")
@@ -186,16 +194,20 @@ def run_image(args: argparse.Namespace) -> int:
     names = ResultNames(save_dir, paths) if save_dir else None
     recognizer = load_recognizer(args)
     failed = 0
-    pending: list[tuple[Path, np.ndarray]] = []
+    # (path, image as read, (x, y) factors back to the file's pixels or None)
+    pending: list[tuple[Path, np.ndarray, tuple[float, float] | None]] = []
+    pixels = 0
 
     def flush() -> None:
-        nonlocal failed
+        nonlocal failed, pixels
         if not pending:
             return
-        results = recognizer.recognize([img for _, img in pending])
-        for (path, image), readings in zip(pending, results):
+        results = recognizer.recognize([img for _, img, _ in pending])
+        for (path, image, scale), readings in zip(pending, results):
             if args.json:
-                print(json.dumps({"path": str(path), "readings": [r.to_dict() for r in readings]}), flush=True)
+                # Boxes in the file's pixels, also for an image downscaled on read.
+                shown = [rescale_reading(r, scale) for r in readings] if scale is not None else readings
+                print(json.dumps({"path": str(path), "readings": [r.to_dict() for r in shown]}), flush=True)
             else:
                 text = ", ".join(r.text for r in readings) if readings else "(none)"
                 print(f"{path}: {text}", flush=True)
@@ -203,18 +215,25 @@ def run_image(args: argparse.Namespace) -> int:
                 out = names.next(path)
                 if out.name != f"{path.stem}_read.png":
                     print(f"recognizer: note: {path} saved as {out} ({path.stem}_read.png is taken by another image of this run)", file=sys.stderr)
+                # A downscaled image is drawn (and saved) at the size it was read.
                 if not cv2.imwrite(str(out), draw_readings(image, readings)):
                     print(f"recognizer: error: cannot write {out}", file=sys.stderr)
                     failed += 1
         pending.clear()
+        pixels = 0
 
     for path in paths:
-        image, why = _read(path)
+        image, why, original = read_image(path)
         if image is None:
             print(f"recognizer: error: cannot read image {str(path)!r}: {why}", file=sys.stderr)
             failed += 1
             continue
-        pending.append((path, image))
+        h, w = image.shape[:2]
+        if pending and pixels + h * w > BATCH_PIXELS:
+            flush()
+        scale = (original[0] / w, original[1] / h) if original is not None else None
+        pending.append((path, image, scale))
+        pixels += h * w
         if len(pending) >= args.batch:
             flush()
     flush()

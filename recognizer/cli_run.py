@@ -49,17 +49,45 @@ class Outputs:
         return self.window is not None or self.video is not None or self.dump is not None
 
     def close(self) -> None:
-        """Finalize every sink; an error in one does not stop the others from closing."""
-        errors: list[BaseException] = []
-        for sink in (self.video, self.log, self.dump, self.window):
-            if sink is None:
-                continue
-            try:
-                sink.close()
-            except Exception as exc:  # noqa: BLE001 - report after closing the rest
-                errors.append(exc)
+        """Finalize every sink; an error in one does not stop the others from closing (the
+        first is raised after)."""
+        errors = self.finalize()
         if errors:
             raise errors[0]
+
+    def finalize(self, summary: RunSummary | None = None) -> list[BaseException]:
+        """Close the video, write ``summary`` as the log's last line, close the rest.
+
+        Every sink is closed whatever the others do; the errors met (one-line
+        :class:`~recognizer.sinks.SinkError` for anything a sink raises) are returned in order.
+        A video that fails only while being finalized turns a completed ``summary`` into a
+        failed one before it is logged.
+        """
+        from recognizer.sinks import SinkError
+
+        errors: list[BaseException] = []
+
+        def close(sink: Any, what: str) -> None:
+            try:
+                sink.close()
+            except SinkError as exc:
+                errors.append(exc)
+            except Exception as exc:  # noqa: BLE001 - any other failure is still one line
+                errors.append(SinkError(f"cannot finish the {what}: {exc}"))
+
+        if self.video is not None:
+            close(self.video, "video")
+        if summary is not None and errors and summary.status == "completed":
+            summary.status, summary.error = "failed", str(errors[0])
+        if self.log is not None and summary is not None and not getattr(self.log, "failed", False):
+            try:
+                self.log.write(summary.to_dict())
+            except SinkError as exc:
+                errors.append(exc)
+        for sink, what in ((self.log, "log"), (self.dump, "dump"), (self.window, "window")):
+            if sink is not None:
+                close(sink, what)
+        return errors
 
 
 @dataclass
@@ -73,6 +101,7 @@ class RunSummary:
         seconds: wall time from start to end of the loop.
         confirmed: confirmed house numbers, in order.
         status: "completed", "quit", "interrupted", "terminated" or "failed".
+        error: why a failed run failed (one line), else None.
         latencies_ms: capture-to-display latency (ms) of the last :data:`LATENCY_WINDOW`
             frames (bounded, so an overnight run does not grow in memory).
         stage_seconds: total seconds per stage (main-thread stages measured here).
@@ -84,6 +113,7 @@ class RunSummary:
     seconds: float = 0.0
     confirmed: list[str] = field(default_factory=list)
     status: str = "completed"
+    error: str | None = None
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -92,7 +122,7 @@ class RunSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "type": "summary",
             "status": self.status,
             "frames": self.frames,
@@ -102,6 +132,9 @@ class RunSummary:
             "fps": round(self.fps, 2),
             "confirmed": list(self.confirmed),
         }
+        if self.error is not None:
+            d["error"] = self.error
+        return d
 
     def line(self) -> str:
         numbers = ", ".join(self.confirmed) if self.confirmed else "none"
@@ -139,7 +172,8 @@ def run_session(
         KeyboardInterrupt: Ctrl-C (the summary so far is in ``exc.summary``).
     """
     from recognizer.render import HudInfo, annotate
-    from recognizer.sinks import event_record
+    from recognizer.sinks import SinkError, event_record
+    from recognizer.sources import frame_scale
 
     summary = RunSummary()
     stage = summary.stage_seconds
@@ -150,6 +184,7 @@ def run_session(
     shown_at: deque[float] = deque(maxlen=30)
     t_start = time.monotonic()
     bar_cm = _progress(total, pipeline.live, progress)
+    finished = False
     try:
         with pipeline, bar_cm as bar:
             for result in pipeline:
@@ -159,6 +194,7 @@ def run_session(
                 fps_now = (len(shown_at) - 1) / span if span > 0 else None
                 frame = result.frame
                 update = result.update
+                scale = frame_scale(frame)  # a frame downscaled on read: boxes go out in the file's pixels
                 image = None
                 if outputs.needs_drawing:
                     t0 = time.perf_counter()
@@ -181,11 +217,11 @@ def run_session(
                         stage["write"] += time.perf_counter() - t0
                     if outputs.dump is not None:
                         t0 = time.perf_counter()
-                        outputs.dump.write(image, frame.index, frame.timestamp, result.readings, update, result.origin)
+                        outputs.dump.write(image, frame.index, frame.timestamp, result.readings, update, result.origin, scale=scale)
                         stage["write"] += time.perf_counter() - t0
                     if outputs.log is not None:
                         t0 = time.perf_counter()
-                        outputs.log.write_frame(frame.index, frame.timestamp, result.readings, update, result.origin)
+                        outputs.log.write_frame(frame.index, frame.timestamp, result.readings, update, result.origin, scale=scale)
                         stage["log"] += time.perf_counter() - t0
                     if update is not None:
                         summary.confirmed.extend(ev.text for ev in update.confirmed)
@@ -204,6 +240,7 @@ def run_session(
                     summary.status = "quit"
                     pipeline.stop()
                     break
+        finished = True
     except KeyboardInterrupt as exc:
         summary.status = "terminated" if isinstance(exc, Terminated) else "interrupted"
         exc.summary = summary  # type: ignore[attr-defined]
@@ -214,15 +251,21 @@ def run_session(
         raise
     finally:
         summary.seconds = time.monotonic() - t_start
-        # The tracks still open at the end get their final frame range in the log too.
-        tracker = getattr(pipeline, "tracker", None)
-        if tracker is not None and outputs.log is not None:
-            for ended in tracker.finish():
-                outputs.log.write(event_record(ended))
         summary.captured = pipeline.stats.captured
         summary.dropped = pipeline.stats.dropped
         stage["infer"] = pipeline.stats.infer_seconds
         stage["track"] = pipeline.stats.track_seconds
+        # The tracks still open at the end get their final frame range in the log too.
+        tracker = getattr(pipeline, "tracker", None)
+        if tracker is not None and outputs.log is not None and not getattr(outputs.log, "failed", False):
+            try:
+                for ended in tracker.finish():
+                    outputs.log.write(event_record(ended))
+            except SinkError as exc:
+                if finished:  # else the error already on its way wins
+                    summary.status = "failed"
+                    exc.summary = summary  # type: ignore[attr-defined]
+                    raise
     return summary
 
 
@@ -246,10 +289,96 @@ def _signal_handlers(handlers: dict[int, Any]) -> Iterator[bool]:
             signal.signal(signum, handler)
 
 
+class _RunSignals:
+    """Ctrl-C (SIGINT) and SIGTERM while ``recognizer run`` runs (main thread only).
+
+    The first one stops the run: :class:`KeyboardInterrupt` (SIGINT) or :class:`Terminated`
+    (SIGTERM) is raised on the main thread, or at the end of a :meth:`deferred` block when it
+    came inside one (one frame's writes to the outputs are never split). Every later signal,
+    and any signal once the outputs are being finalized (:meth:`closing`), is ignored: a second
+    Ctrl-C cannot cut the finalizing short, nor kill the process by the signal (or abort it in
+    the interpreter's teardown) after the outputs were finalized, so the exit status stays
+    130/143. Once a signal was seen, SIGINT and SIGTERM stay ignored (``SIG_IGN``) after the
+    run, until the process ends; without one the previous handlers are restored.
+    """
+
+    def __init__(self) -> None:
+        self.first: int | None = None  # the signal that stopped the run
+        self.seen = False  # any signal came
+        self._depth = 0
+        self._pending = False
+        self._closing = False
+
+    def exception(self) -> KeyboardInterrupt:
+        return Terminated() if self.first == signal.SIGTERM else KeyboardInterrupt()
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        self.seen = True
+        if self.first is not None or self._closing:
+            return
+        self.first = signum
+        if self._depth:
+            self._pending = True
+            return
+        raise self.exception()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        global _ACTIVE_SIGNALS
+        previous: dict[int, Any] = {}
+        try:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, self.handler)
+        except ValueError:  # not the main thread: Python lets only that one set handlers
+            previous = {}
+        if not previous:
+            yield
+            return
+        _ACTIVE_SIGNALS = self
+        try:
+            yield
+        finally:
+            _ACTIVE_SIGNALS = None
+            self._closing = True
+            for signum, old in previous.items():
+                # After an interrupt: ignored for good. Python puts its own handlers back to
+                # the default while the interpreter shuts down (which takes a moment with
+                # torch loaded), and a signal then would kill the process; SIG_IGN is kept.
+                signal.signal(signum, signal.SIG_IGN if self.seen else old)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if not self._depth and self._pending:
+            self._pending = False
+            raise self.exception()
+
+    @contextlib.contextmanager
+    def closing(self) -> Iterator[None]:
+        """From here on signals are ignored: the outputs are being finalized."""
+        self._closing = True
+        yield
+
+
+_ACTIVE_SIGNALS: _RunSignals | None = None
+
+
 @contextlib.contextmanager
 def _deferred_interrupts() -> Iterator[None]:
     """Hold Ctrl-C/SIGTERM during the block and raise them (KeyboardInterrupt / Terminated) at
-    its end, so one frame's writes to the outputs are never split (main thread only)."""
+    its end, so one frame's writes to the outputs are never split (main thread only).
+
+    Inside ``recognizer run`` this is :meth:`_RunSignals.deferred`; elsewhere (the benchmark,
+    the demo) handlers are installed for the block alone.
+    """
+    if _ACTIVE_SIGNALS is not None:
+        with _ACTIVE_SIGNALS.deferred():
+            yield
+        return
     pending: list[int] = []
 
     def hold(signum: int, frame: FrameType | None) -> None:
@@ -259,25 +388,6 @@ def _deferred_interrupts() -> Iterator[None]:
         yield
     if pending:
         raise Terminated() if signal.SIGTERM in pending else KeyboardInterrupt()
-
-
-@contextlib.contextmanager
-def _signals_as_interrupts() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` (like Ctrl-C) while the run is going (main thread only)."""
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
-
-    with _signal_handlers({signal.SIGTERM: on_term}):
-        yield
-
-
-@contextlib.contextmanager
-def _no_interrupts() -> Iterator[None]:
-    """Hold off Ctrl-C/SIGTERM while outputs are finalized, so a second press cannot cut the
-    video's index or a log line in half."""
-    with _signal_handlers({signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN}):
-        yield
 
 
 def configure_threads(threads: int | None) -> None:
@@ -419,9 +529,11 @@ def run_command(args: argparse.Namespace) -> int:
     outputs: Outputs | None = None
     summary: RunSummary | None = None
     failure: CLIError | None = None
+    errors: list[BaseException] = []
     code = 0
-    try:
-        with _signals_as_interrupts():
+    signals = _RunSignals()
+    with signals.installed():
+        try:
             try:
                 source.open()
             except SourceError as exc:
@@ -433,9 +545,12 @@ def run_command(args: argparse.Namespace) -> int:
             config = PipelineConfig(batch_size=args.batch, workers=workers, live=args.live, max_frames=args.max_frames)
             pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=config)
             if outputs.log is not None:
-                outputs.log.write(
-                    {"type": "run", "source": source.describe(), "live": pipeline.live, "batch": args.batch, "workers": workers}
-                )
+                try:
+                    outputs.log.write(
+                        {"type": "run", "source": source.describe(), "live": pipeline.live, "batch": args.batch, "workers": workers}
+                    )
+                except SinkError as exc:  # nothing was read yet: like a log that cannot be created
+                    raise CLIError(str(exc), code=2) from exc
             total = source.frame_count
             if args.max_frames and (total is None or args.max_frames < total):
                 total = args.max_frames
@@ -459,36 +574,41 @@ def run_command(args: argparse.Namespace) -> int:
                 summary = getattr(exc, "summary", None)
                 failure = CLIError(str(exc), code=1)
                 failure.__cause__ = exc
-    except KeyboardInterrupt as exc:  # before the loop started (model load, opening)
-        code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-    finally:
-        with _no_interrupts():
-            try:
-                if outputs is not None:
-                    if outputs.log is not None and summary is not None:
-                        outputs.log.write(summary.to_dict())
-                    outputs.close()
-            finally:
-                source.close()
+        except KeyboardInterrupt as exc:  # before the loop started (opening the source or outputs)
+            code = EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        except CLIError as exc:
+            failure = exc
+        finally:
+            with signals.closing():
+                try:
+                    if outputs is not None:
+                        if summary is not None and failure is not None and summary.error is None:
+                            summary.error = str(failure)
+                        errors = outputs.finalize(summary)
+                finally:
+                    source.close()
+    if errors and failure is None:
+        failure = CLIError(str(errors[0]), code=1)
+        failure.__cause__ = errors[0]
+        if summary is not None and summary.status == "completed":
+            summary.status = "failed"
     if summary is not None:
         print(summary.line())
         if outputs is not None:
-            if outputs.video is not None:
-                if outputs.video.frames:
-                    print(f"video: {outputs.video.frames} frames written to {outputs.video.path} ({outputs.video.codec})")
-                else:
-                    print(f"video: no frames, {outputs.video.path} not written")
-            if outputs.dump is not None:
-                print(f"dump: {outputs.dump.frames} frames and {outputs.dump.lines} lines written to {outputs.dump.directory}")
-            if outputs.log is not None:
-                print(f"log: {outputs.log.lines} lines written to {outputs.log.path}")
-    if code == EXIT_INTERRUPTED:
-        print("recognizer: interrupted; outputs finalized", file=sys.stderr)
-    elif code == EXIT_TERMINATED:
-        print("recognizer: terminated; outputs finalized", file=sys.stderr)
+            for sink in (outputs.video, outputs.dump, outputs.log):
+                if sink is not None:
+                    print(sink.status_line())
+    if code:
+        word = "terminated" if code == EXIT_TERMINATED else "interrupted"
+        if failure is not None:
+            print(f"recognizer: error: {failure}", file=sys.stderr)
+            print(f"recognizer: {word}; the other outputs finalized", file=sys.stderr)
+        else:
+            print(f"recognizer: {word}; outputs finalized", file=sys.stderr)
+        return code
     if failure is not None:
         raise failure
-    return code
+    return 0
 
 
 def bench_command(args: argparse.Namespace) -> int:

@@ -11,7 +11,10 @@
 * A stage that fails stores its exception and sets the stop event; iterating the pipeline on the
   main thread then raises :class:`PipelineError` naming the stage.
 * Batching: file sources fill batches up to ``batch_size`` (throughput); live sources hand over
-  whatever is ready (latency).
+  whatever is ready (latency). A batch also ends early when its frames would hold more than
+  ``batch_pixels`` pixels (the detector holds about 30 bytes per input pixel while it runs).
+* Memory is bounded: in file mode the frames captured but not yet handed to the main thread
+  hold at most ``max_frame_bytes`` (and at least one frame), whatever the queue sizes.
 * ``workers`` inference threads may run at once (on a 2-core CPU two workers with one torch
   thread each beat one worker with two, see BENCHMARKS.md). Each batch gets a sequence number
   when it is taken, and the main thread puts results back in that order.
@@ -85,6 +88,13 @@ class PipelineConfig:
         result_queue_size: batches waiting for the main thread (live mode uses at most 2, so a
             slow display makes capture drop frames instead of showing old ones).
         max_frames: stop after this many processed frames (None = until the source ends).
+        batch_pixels: a batch takes no more frames once they would hold more pixels than this
+            (a batch holds at least one frame). The default is one image at
+            :data:`recognizer.sources.MAX_SIDE`, so four such images go one at a time while
+            four 640x480 frames still go together.
+        max_frame_bytes: file mode: bytes of frame images captured and not yet handed to the
+            main thread (queued, waiting for or in inference, waiting for their turn); the
+            capture thread waits while they would exceed it (one frame may always be in flight).
         poll: seconds a queue call waits before checking the stop event again.
         join_timeout: seconds to wait for each thread at shutdown before giving up on it.
     """
@@ -97,6 +107,8 @@ class PipelineConfig:
     live_buffer: int = 1
     result_queue_size: int = 8
     max_frames: int | None = None
+    batch_pixels: int = 4096 * 4096
+    max_frame_bytes: int = 512 * 2**20
     poll: float = 0.05
     join_timeout: float = 5.0
 
@@ -111,6 +123,8 @@ class PipelineConfig:
             raise ValueError(f"max_frames={self.max_frames}; expected an integer >= 1 or None")
         if self.poll <= 0:
             raise ValueError(f"poll={self.poll}; expected seconds > 0")
+        if self.batch_pixels < 1 or self.max_frame_bytes < 1:
+            raise ValueError("batch_pixels and max_frame_bytes must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -188,6 +202,46 @@ class _BatchOut:
     timings: dict[str, float]
 
 
+def _pixels(item: _Captured) -> int:
+    shape = item.frame.image.shape
+    return int(shape[0]) * int(shape[1])
+
+
+class _ByteBudget:
+    """Bytes of frames in flight, from capture to the main thread; :meth:`take` waits for room.
+
+    One frame is always let through (a frame larger than the whole budget must not block the
+    run forever); every wait checks ``stop`` each ``poll`` seconds.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self.waiting = False  # the capture thread waits for room: a batch must not wait for it
+        self._cond = threading.Condition()
+
+    def take(self, n: int, stop: Any, poll: float) -> bool:
+        """Reserve ``n`` bytes; False when ``stop`` was set first."""
+        with self._cond:
+            try:
+                while self.used > 0 and self.used + n > self.limit:
+                    if stop.is_set():
+                        return False
+                    self.waiting = True
+                    self._cond.wait(poll)
+            finally:
+                self.waiting = False
+            self.used += n
+            self.peak = max(self.peak, self.used)
+            return True
+
+    def give(self, n: int) -> None:
+        with self._cond:
+            self.used = max(self.used - n, 0)
+            self._cond.notify_all()
+
+
 class _LatestSlot:
     """A tiny buffer keeping the newest ``capacity`` items; older ones are dropped and counted."""
 
@@ -205,14 +259,20 @@ class _LatestSlot:
             self._items.append(item)
             self._cond.notify()
 
-    def take(self, max_items: int, timeout: float) -> list[_Captured]:
-        """Up to ``max_items`` of the newest items, oldest first; [] after ``timeout`` s."""
+    def take(self, max_items: int, timeout: float, max_pixels: int | None = None) -> list[_Captured]:
+        """Up to ``max_items`` of the newest items, oldest first, holding at most ``max_pixels``
+        pixels (at least one item); [] after ``timeout`` s."""
         with self._cond:
             if not self._items:
                 self._cond.wait(timeout)
             out: list[_Captured] = []
+            pixels = 0
             while self._items and len(out) < max_items:
+                px = _pixels(self._items[0])
+                if out and max_pixels is not None and pixels + px > max_pixels:
+                    break
                 out.append(self._items.popleft())
+                pixels += px
             return out
 
     def empty(self) -> bool:
@@ -271,6 +331,8 @@ class Pipeline:
         results_size = min(self.config.result_queue_size, 2) if self.live else self.config.result_queue_size
         self._results: queue.Queue[Any] = queue.Queue(maxsize=results_size)
         self._take_lock = threading.Lock()  # taking a batch and numbering it is one step
+        self._held: _Captured | None = None  # a frame that did not fit in the last batch (file mode)
+        self._budget = _ByteBudget(self.config.max_frame_bytes) if not self.live else None
         self._next_seq = 0
         self._remaining = self.config.max_frames
         self._workers_left = self.config.workers
@@ -374,6 +436,8 @@ class Pipeline:
 
     def _emit(self, out: _BatchOut) -> Iterator[FrameResult]:
         for cap, readings in zip(out.items, out.outputs):
+            if self._budget is not None:
+                self._budget.give(cap.frame.image.nbytes)
             update = None
             if self.tracker is not None:
                 t0 = time.perf_counter()
@@ -438,6 +502,8 @@ class Pipeline:
                     due = t0 + (frame.timestamp - first_ts)
                     while not stop.is_set() and time.monotonic() < due:
                         time.sleep(min(cfg.poll, due - time.monotonic()))
+                if self._budget is not None and not self._budget.take(frame.image.nbytes, stop, cfg.poll):
+                    break
                 item = _Captured(frame, time.monotonic(), getattr(src, "origin", None))
                 self.stats.captured += 1
                 if self._slot is not None:
@@ -462,19 +528,33 @@ class Pipeline:
             return None
         if self._slot is not None:
             while not stop.is_set():
-                items = self._slot.take(want, cfg.poll)
+                items = self._slot.take(want, cfg.poll, cfg.batch_pixels)
                 if items:
                     return items
                 if self._capture_done.is_set() and self._slot.empty():
                     return None
             return None
         batch: list[_Captured] = []
+        pixels = 0
+        if self._held is not None:
+            batch.append(self._held)
+            pixels = _pixels(self._held)
+            self._held = None
         while not stop.is_set() and len(batch) < want:
             try:
-                batch.append(self._frames.get(timeout=cfg.poll))
+                item = self._frames.get(timeout=cfg.poll)
             except queue.Empty:
                 if self._capture_done.is_set() and self._frames.empty():
                     break
+                if batch and self._budget is not None and self._budget.waiting:
+                    break  # no more frames come until these are done
+                continue
+            px = _pixels(item)
+            if batch and pixels + px > cfg.batch_pixels:
+                self._held = item  # it starts the next batch
+                break
+            batch.append(item)
+            pixels += px
         if stop.is_set():
             return None
         return batch or None

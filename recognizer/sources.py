@@ -11,6 +11,7 @@ frame index keeps counting across reconnects, so the gap shows in the data.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import logging
 import math
@@ -33,19 +34,24 @@ from recognizer.types import Frame
 __all__ = [
     "DEFAULT_FPS",
     "IMAGE_EXTENSIONS",
+    "MAX_SIDE",
     "VIDEO_EXTENSIONS",
     "CameraSource",
     "ImageFolderSource",
     "ReconnectPolicy",
+    "ScaledFrame",
     "Source",
     "SourceError",
     "StreamSource",
     "VideoFileSource",
     "VideoFolderSource",
+    "bound_size",
+    "frame_scale",
     "input_files",
     "open_source",
     "plausible_fps",
     "quiet_stderr",
+    "read_image",
     "read_image_file",
     "sane_fps",
 ]
@@ -60,11 +66,59 @@ PLAUSIBLE_FPS = (1.0, 240.0)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+MAX_SIDE = 4096
+"""Longest side, in pixels, of a frame as the recognizer gets it: larger images and video
+frames are downscaled right after decoding (INTER_AREA). The detector looks at 240x320 anyway
+and a digit it can find is still wider than a 32x32 crop at this size, while a 10000x10000
+image at full size took 4.6 GiB to read (1.6 GiB now; BENCHMARKS.md). Readings of a downscaled
+frame are mapped back to the file's pixels in every output that reports boxes (see
+:class:`ScaledFrame`); the annotated copies (``--save``, ``--dump``, ``--save-dir``) are drawn
+at the size the frame was read."""
+
 _STREAM_PREFIXES = ("http://", "https://", "rtsp://", "rtsps://", "rtmp://", "udp://", "tcp://")
 
 
 class SourceError(Exception):
     """A source could not be opened or was lost for good; the message is one user-facing line."""
+
+
+@dataclass(frozen=True)
+class ScaledFrame(Frame):
+    """A frame downscaled on read (its file is larger than :data:`MAX_SIDE`).
+
+    Attributes:
+        original_size: ``(width, height)`` of the image in the file; ``image`` is smaller.
+    """
+
+    original_size: tuple[int, int] = (0, 0)
+
+
+def frame_scale(frame: Frame) -> tuple[float, float] | None:
+    """``(x, y)`` factors from a frame's pixels to its file's pixels; None when it was not downscaled."""
+    size = getattr(frame, "original_size", None)
+    if not size:
+        return None
+    h, w = frame.image.shape[:2]
+    return (size[0] / w, size[1] / h)
+
+
+def bound_size(image: np.ndarray, max_side: int | None = MAX_SIDE) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """``image`` with its longer side cut to ``max_side`` (INTER_AREA), and its former
+    ``(width, height)``; ``(image, None)`` when it is small enough (or ``max_side`` is None)."""
+    h, w = image.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return image, None
+    s = max_side / max(h, w)
+    size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), (w, h)
+
+
+def _frame(index: int, timestamp: float, image: np.ndarray) -> Frame:
+    """A frame of ``image`` as BGR, downscaled to :data:`MAX_SIDE` when larger."""
+    small, original = bound_size(_as_bgr(image))
+    if original is None:
+        return Frame(index=index, timestamp=timestamp, image=small)
+    return ScaledFrame(index=index, timestamp=timestamp, image=small, original_size=original)
 
 
 _QUIET_LOCK = threading.Lock()
@@ -272,7 +326,7 @@ class VideoFileSource(_CaptureSource):
             # No usable container time (or the user fixed the rate): derive it from the index.
             ts = index / self.fps
         self._last_ts = ts
-        return Frame(index=index, timestamp=ts, image=_as_bgr(image))
+        return _frame(index, ts, image)
 
 
 class _LiveCaptureSource(_CaptureSource):
@@ -316,7 +370,7 @@ class _LiveCaptureSource(_CaptureSource):
                     log.warning("%s '%s' is back after %.1f s", self.kind, self.name, time.monotonic() - lost_since)
                 index = self._index
                 self._index += 1
-                return Frame(index=index, timestamp=time.monotonic(), image=_as_bgr(image))
+                return _frame(index, time.monotonic(), image)
             now = time.monotonic()
             if lost_since is None:
                 lost_since = now
@@ -453,14 +507,16 @@ class ImageFolderSource(Source):
         while self._pos < len(self.paths):
             path = self.paths[self._pos]
             self._pos += 1
-            image, why = read_image_file(path)
+            image, why, original = read_image(path)
             if image is None:
                 self.skipped += 1
                 log.warning("skipping '%s': %s", path, why)
                 continue
             index = self._index
             self._index += 1
-            return Frame(index=index, timestamp=index / self.fps, image=_as_bgr(image))
+            if original is not None:
+                return ScaledFrame(index=index, timestamp=index / self.fps, image=image, original_size=original)
+            return Frame(index=index, timestamp=index / self.fps, image=image)
         return None
 
     def close(self) -> None:
@@ -537,7 +593,7 @@ class VideoFolderSource(Source):
                 self._index += 1
                 ts = self._offset + frame.timestamp
                 self._last_ts = ts
-                return Frame(index=index, timestamp=ts, image=frame.image)
+                return dataclasses.replace(frame, index=index, timestamp=ts)
             # This file is over: the next one starts one frame period after its last frame.
             self._offset = self._last_ts + 1.0 / max(self._current.fps, 1e-6) if self._index else 0.0
             if not self._advance():
@@ -631,14 +687,36 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def read_image_file(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, str]:
+def read_image_file(path: str | os.PathLike[str], *, max_side: int | None = MAX_SIDE) -> tuple[np.ndarray | None, str]:
     """Decode an image file as ``(H, W, 3)`` uint8 BGR; ``(None, why)`` when it cannot be used.
+
+    See :func:`read_image` (which also gives the size in the file of a downscaled image).
+    """
+    image, why, _ = read_image(path, max_side=max_side)
+    return image, why
+
+
+def read_image(
+    path: str | os.PathLike[str], *, max_side: int | None = MAX_SIDE
+) -> tuple[np.ndarray | None, str, tuple[int, int] | None]:
+    """Decode an image file as ``(H, W, 3)`` uint8 BGR: ``(image, "", original size)``, or
+    ``(None, why, None)`` when it cannot be used.
 
     Only regular files are opened (a FIFO named ``x.png`` would block the reader forever).
     Transparent pixels are composited on white, as image viewers show them. A JPEG whose data
     ends before its end-of-image marker is refused as damaged: libjpeg would fill the missing
-    part with grey and only print a warning.
+    part with grey and only print a warning. An image whose longer side exceeds ``max_side``
+    is downscaled right after decoding; the third value is then its ``(width, height)`` in
+    the file (else None).
     """
+    image, why = _decode_image_file(path)
+    if image is None:
+        return None, why, None
+    small, original = bound_size(image, max_side)
+    return small, "", original
+
+
+def _decode_image_file(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, str]:
     try:
         data = _read_regular_file(path)
     except FileNotFoundError:
@@ -663,6 +741,7 @@ def read_image_file(path: str | os.PathLike[str]) -> tuple[np.ndarray | None, st
             decodable = with_alpha is not None
             if decodable and with_alpha.ndim == 3 and with_alpha.shape[2] in (2, 4):
                 image = _on_white(with_alpha)
+            del with_alpha  # a huge image is not held twice while it is decoded again below
         if image is None and decodable:
             # Without transparency: OpenCV's own conversion (EXIF orientation, 16-bit to 8-bit).
             image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
@@ -741,19 +820,27 @@ def _jpeg_complete(data: bytes) -> bool:
     return False
 
 
-def _on_white(image: np.ndarray) -> np.ndarray:
-    """A BGRA (or grey + alpha) image composited on a white background, as uint8 BGR."""
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image)
-    if image.shape[2] == 2:
-        colour = cv2.cvtColor(np.ascontiguousarray(image[..., 0]), cv2.COLOR_GRAY2BGR)
-    else:
-        colour = image[..., :3]
-    alpha = image[..., -1:].astype(np.float32) / 255.0
-    out = colour.astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+def _on_white(image: np.ndarray, rows: int = 512) -> np.ndarray:
+    """A BGRA (or grey + alpha) image composited on a white background, as uint8 BGR.
+
+    Done ``rows`` rows at a time, so a huge image needs no float copy of itself.
+    """
+    h, w = image.shape[:2]
+    out = np.empty((h, w, 3), np.uint8)
+    for y in range(0, h, rows):
+        part = image[y : y + rows]
+        if part.dtype == np.uint16:
+            part = (part >> 8).astype(np.uint8)
+        elif part.dtype != np.uint8:
+            part = cv2.convertScaleAbs(part)
+        if part.shape[2] == 2:
+            colour = cv2.cvtColor(np.ascontiguousarray(part[..., 0]), cv2.COLOR_GRAY2BGR)
+        else:
+            colour = part[..., :3]
+        alpha = part[..., -1:].astype(np.float32) / 255.0
+        blended = colour.astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        out[y : y + rows] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    return out
 
 
 def open_source(

@@ -150,6 +150,15 @@ CASES = [
     Case("truncated-jpeg", ("image", "{trunc}", "{img}"), 1, "trunc.jpg': damaged", stdout="img.png: "),
     # 12. A video without frames is not a completed run.
     Case("empty-video", ("run", "{empty}", "--log", "{tmp}/log.jsonl"), 1, "had no frames", exists=("{tmp}/log.jsonl",)),
+    # 13. Outputs that cannot be created or written at the start: one line, exit 2, nothing left behind
+    # (more in tests/test_bad_output.py: full disks, a log failing mid-run, SIGKILL, second signals).
+    Case("save-under-proc", ("run", "{clip}", "--save", "/proc/recognizer-out.mp4"), 2,
+         "video file '/proc/recognizer-out.mp4': folder '/proc' is not writable"),
+    Case("log-under-proc", ("run", "{clip}", "--log", "/proc/recognizer-run.jsonl"), 2,
+         "log file '/proc/recognizer-run.jsonl': folder '/proc' is not writable"),
+    Case("dump-under-proc", ("run", "{clip}", "--dump", "/proc/recognizer-dump"), 2, "folder '/proc' is not writable"),
+    Case("log-dev-full", ("run", "{clip}", "--log", "/dev/full", "--save", "{tmp}/o.mp4"), 2,
+         "log file '/dev/full': cannot write (No space left on device)", absent=("{tmp}/o.mp4",)),
 ]
 
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recognizer.sinks import DumpSink, JsonlLog, SinkError, VideoSink, WindowSink, event_record, frame_record
+from recognizer.sinks import CODECS_BY_EXTENSION, DumpSink, JsonlLog, SinkError, VideoSink, WindowSink, event_record, frame_record
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
 from video_helpers import count_frames
@@ -156,3 +156,26 @@ def test_window_keys(monkeypatch: pytest.MonkeyPatch, keys: list[int], paused: b
     for k in keys:
         win._handle_key(k)
     assert (win.paused, win.quit) == (paused, quit)
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.mov"])
+def test_mp4_and_mov_are_h264_in_fragments_with_pyav_and_opencv_without(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import recognizer.sinks as sinks
+
+    if sinks._h264_module() is None:
+        pytest.skip("PyAV is not installed")
+    path = tmp_path / name
+    with VideoSink(path, 12.5) as sink:
+        for f in frames(7, w=97, h=65):  # odd: H.264 4:2:0 gets one replicated column and row
+            sink.write(f)
+    assert sink.codec == "h264"
+    assert count_frames(path) == (7, pytest.approx(12.5, abs=0.01))
+    cap = cv2.VideoCapture(str(path))
+    assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (98, 66)
+    cap.release()
+    assert path.read_bytes()[4:8] == b"ftyp" and b"moof" in path.read_bytes()  # fragmented
+    monkeypatch.setattr(sinks, "_h264_module", lambda: None)  # no PyAV: OpenCV's writer, as before
+    with VideoSink(tmp_path / f"cv{name}", 12.5) as sink:
+        for f in frames(3):
+            sink.write(f)
+    assert sink.codec in CODECS_BY_EXTENSION[path.suffix] and count_frames(tmp_path / f"cv{name}")[0] == 3
