@@ -200,7 +200,11 @@ class Recognizer:
     @torch.inference_mode()
     def classify_full(self, crops_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Like :meth:`classify`, plus each crop's "not a digit" probability ``(N,)`` float32
-        (zeros for a 10-class classifier)."""
+        (zeros for a 10-class classifier).
+
+        With a "not a digit" class, ``probs`` is the digit's probability given that the crop is
+        a digit (renormalised over the ten digit classes).
+        """
         if len(crops_rgb) == 0:
             return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
         with self._autocast():
@@ -209,6 +213,10 @@ class Recognizer:
         conf, digit = probs[:, :NUM_DIGITS].max(dim=1)
         if probs.shape[1] > NUM_DIGITS:
             not_digit = probs[:, NOT_DIGIT_CLASS]
+            # A crop kept as a digit is scored by which digit it is, given that it is one: the
+            # probability renormalised over the ten digits. (Unnormalised, a thin "1" that looks
+            # a little like a letter kept a confidence of 0.2 and its number was never confirmed.)
+            conf = conf / (1.0 - not_digit).clamp_min(1e-6)
         else:
             not_digit = torch.zeros_like(conf)
         return (

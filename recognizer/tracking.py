@@ -54,6 +54,9 @@ class TrackConfig:
         confirm_min_hits: observations needed before a track can be confirmed.
         confirm_min_support: decayed vote weight (sum of confidences) the stable text needs.
         confirm_min_share: share of the track's total vote weight the stable text needs.
+        reannounce_share: a track that already announced a number announces another reading
+            of the same length only with at least this share of its vote (a misread plate is
+            not a second house); one contained in an earlier announcement is never announced.
         dedupe_seconds: a text confirmed again within this many seconds after an earlier
             confirmation of the same text (by a track that has since ended) is not announced.
         velocity_smoothing: weight of the newest motion in the velocity estimate, in [0, 1].
@@ -77,6 +80,7 @@ class TrackConfig:
     confirm_min_support: float = 1.0
     confirm_min_share: float = 0.5
     dedupe_seconds: float = 5.0
+    reannounce_share: float = 0.65
     velocity_smoothing: float = 0.5
     edge_weight: float = 0.2
     edge_margin: float = 2.0
@@ -93,6 +97,8 @@ class TrackConfig:
             raise ValueError("max_gap_frames and max_gap_seconds must be >= 0")
         if not 0.0 <= self.edge_weight <= 1.0:
             raise ValueError(f"edge_weight={self.edge_weight} must be in [0, 1]")
+        if not 0.0 <= self.reannounce_share <= 1.0:
+            raise ValueError(f"reannounce_share={self.reannounce_share} must be in [0, 1]")
         if not 0.0 <= self.velocity_smoothing <= 1.0:
             raise ValueError(f"velocity_smoothing={self.velocity_smoothing} must be in [0, 1]")
 
@@ -241,6 +247,12 @@ def box_iou(a: Box, b: Box) -> float:
     area_b = max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
     union = area_a + area_b - inter
     return inter / union if union > 0 else 0.0
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    """Whether ``short``'s characters appear in ``long`` in order ("70" in "760")."""
+    it = iter(long)
+    return len(short) < len(long) and all(ch in it for ch in short)
 
 
 def _near_border(reading: Reading, b: Box, frame_size: tuple[int, int], margin: float, digits: float) -> bool:
@@ -529,10 +541,15 @@ class Tracker:
         share = support / total if total > 0 else 0.0
         if support < cfg.confirm_min_support or share < cfg.confirm_min_share:
             return None
+        earlier = [other for other in track.confirmed_texts if other != text]
         track.confirmed_texts.add(text)
-        if any(text in other for other in track.confirmed_texts if other != text):
-            # Part of a number this track already announced ("4" of "47" as the plate
-            # leaves the view): the same house, not a new one.
+        if any(_is_subsequence(text, other) for other in earlier):
+            # Part of a number this track already announced ("4" or "47" of "437" as the plate
+            # leaves the view or a digit is lost to blur): the same house, not a new one.
+            return None
+        if any(len(other) == len(text) for other in earlier) and share < cfg.reannounce_share:
+            # The same plate read differently ("764", then "164"): announce the new reading only
+            # when it clearly dominates the track's vote, not on a passing majority.
             return None
         last = self._recent.get(text)
         self._recent[text] = timestamp

@@ -182,8 +182,10 @@ def test_engine_drops_detections_the_classifier_calls_not_a_digit():
     digits, probs, not_digit = rec.classify_full(np.stack([np.full((32, 32, 3), v, np.uint8) for v in (70, 190)]))
     assert digits.tolist() == [3, 9]
     assert not_digit[0] < 0.01 and not_digit[1] > 0.99
-    # probabilities of the digit stay those of the full softmax (not renormalised over digits)
-    assert probs[1] < 0.01
+    # a digit's probability is given that the crop is a digit: renormalised over the ten digits
+    # (the full softmax gave the bright square's 9 under 0.01; over the digits it is e^5 / (e^5 + 9))
+    assert probs[1] == pytest.approx(np.exp(5) / (np.exp(5) + 9), rel=1e-4)
+    assert probs[0] == pytest.approx(np.exp(5) / (np.exp(5) + 9), rel=1e-4)
     # not_digit_thresh=1.0 keeps every detection
     keep_all = Recognizer(FakeDetector([boxes]), GreyReaderWithNotDigit(), device="cpu",
                           config=RecognizerConfig(not_digit_thresh=1.0))
@@ -222,12 +224,13 @@ def test_test_time_views_are_one_classifier_call_averaged_in_log_space():
     with torch.no_grad():
         logp = torch.log_softmax(clf(crops_to_tensor(views)), 1).reshape(len(TTA_VIEWS), 3, 11).mean(0)
     expected = torch.softmax(logp, 1)
-    assert np.allclose(probs, expected[:, :10].max(1).values.numpy(), atol=1e-5)
+    assert np.allclose(probs, (expected[:, :10].max(1).values / (1 - expected[:, 10])).numpy(), atol=1e-5)
     assert np.allclose(not_digit, expected[:, 10].numpy(), atol=1e-5)
     assert digits.tolist() == expected[:, :10].argmax(1).tolist()
     # tta=False: one view, the plain softmax
     plain = Recognizer(FakeDetector([[]]), clf, device="cpu", config=RecognizerConfig(tta=False))
     _, p1, _ = plain.classify_full(crops)
     with torch.no_grad():
-        direct = torch.softmax(clf(crops_to_tensor(crops)), 1)[:, :10].max(1).values.numpy()
+        sm = torch.softmax(clf(crops_to_tensor(crops)), 1)
+        direct = (sm[:, :10].max(1).values / (1 - sm[:, 10])).numpy()
     assert np.allclose(p1, direct, atol=1e-5)

@@ -221,3 +221,23 @@ def test_part_of_a_confirmed_number_is_not_announced_again() -> None:
     updates = run(Tracker(), script)
     assert stable_texts(updates)[-1] == "4"
     assert [e.text for e in all_events(updates)] == ["47"]
+
+
+def test_a_confirmed_number_losing_an_inner_digit_is_not_a_second_house() -> None:
+    # "760" confirmed, then the middle digit is lost to blur for a while: "70" is part of the
+    # same plate (a subsequence of what was announced), not a new number.
+    script = [[reading("760")] for _ in range(10)] + [[reading("70")] for _ in range(25)]
+    updates = run(Tracker(), script)
+    assert "70" in stable_texts(updates)
+    assert [e.text for e in all_events(updates)] == ["760"]
+
+
+def test_a_passing_misread_of_a_confirmed_number_is_not_announced() -> None:
+    # "764" is confirmed; a misread "164" then wins the vote narrowly, never clearly.
+    script = [[reading("764")] for _ in range(8)]
+    script += [[reading("164" if i % 8 < 5 else "764")] for i in range(40)]
+    updates = run(Tracker(), script)
+    assert [e.text for e in all_events(updates)] == ["764"]
+    # Without the rule (a share of 0 is enough) the misread is announced as a second number.
+    loose = run(Tracker(TrackConfig(reannounce_share=0.0)), script)
+    assert [e.text for e in all_events(loose)] == ["764", "164"]
