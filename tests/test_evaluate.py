@@ -303,6 +303,24 @@ def test_cli_full_mode_writes_report_with_real_models(tmp_path: Path, tiny_check
     assert len((out / "per_image.jsonl").read_text().splitlines()) == 2
 
 
+def test_cli_full_mode_uses_the_thresholds_the_weight_files_recommend(tmp_path: Path, tiny_checkpoints) -> None:
+    """As the recognizer's commands do: the files' thresholds unless an option overrides them."""
+    from svhn_fixtures import make_svhn_split
+
+    from recognizer.models import SmallCNN, save_checkpoint
+    from train.evaluate import main
+
+    root, _ = make_svhn_split(tmp_path / "split", 2, seed=3, annotations="json")
+    cls = save_checkpoint(tmp_path / "cls11.pt", SmallCNN(num_classes=11, channels=(4, 8, 8)),
+                          metadata={"not_digit_thresh": 0.37})
+    base = ["--data", str(root), "--detector", str(tiny_checkpoints["detector"]), "--classifier", str(cls),
+            "--device", "cpu", "--no-progress", "--no-tta"]
+    assert main(base + ["--out", str(tmp_path / "a")]) == 0
+    assert json.loads((tmp_path / "a" / "report.json").read_text())["config"]["not_digit_thresh"] == 0.37
+    assert main(base + ["--out", str(tmp_path / "b"), "--not-digit-thresh", "0.6"]) == 0
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["config"]["not_digit_thresh"] == 0.6
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -650,8 +650,11 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     records = select_records(split.records, names=args.names, numbers=args.image_numbers, limit=args.limit)
     # Without --det-threshold, the threshold the detector file recommends (as the CLI uses it).
     det_threshold = args.det_threshold if args.det_threshold is not None else recommended_score_thresh(det.metadata)
+    # Likewise the "not a digit" threshold the classifier file recommends (it was ignored before).
+    not_digit = args.not_digit_thresh if args.not_digit_thresh is not None else recommended_score_thresh(
+        cls.metadata, RecognizerConfig.not_digit_thresh, key="not_digit_thresh")
     overrides = {k: v for k, v in (("det_score_thresh", det_threshold), ("min_digit_score", args.min_digit_score),
-                                   ("not_digit_thresh", args.not_digit_thresh))
+                                   ("not_digit_thresh", not_digit))
                  if v is not None}
     try:
         config = RecognizerConfig(**overrides, tta=not args.no_tta)
