@@ -58,6 +58,27 @@ class RecognizerConfig:
             raise ValueError(f"crop_pad={self.crop_pad!r}; expected a number in [0, 2]")
 
 
+def config_from_metadata(
+    detector_metadata: dict[str, Any],
+    classifier_metadata: dict[str, Any],
+    *,
+    det_score_thresh: float | None = None,
+    not_digit_thresh: float | None = None,
+    **settings: Any,
+) -> RecognizerConfig:
+    """The settings for a pair of weight files: each threshold the file recommends
+    (:func:`recommended_score_thresh`) unless given here, plus any other ``settings``.
+
+    Every command that runs a pair of files resolves its thresholds through here.
+    """
+    return RecognizerConfig(
+        det_score_thresh=det_score_thresh if det_score_thresh is not None else recommended_score_thresh(detector_metadata),
+        not_digit_thresh=not_digit_thresh if not_digit_thresh is not None else recommended_score_thresh(
+            classifier_metadata, RecognizerConfig.not_digit_thresh, key="not_digit_thresh"),
+        **settings,
+    )
+
+
 def recommended_score_thresh(
     metadata: dict[str, Any], default: float = RecognizerConfig.det_score_thresh, *, key: str = "score_thresh"
 ) -> float:
@@ -159,12 +180,7 @@ class Recognizer:
         det = load_checkpoint(detector_path, kind="detector")
         clf = load_checkpoint(classifier_path, kind="classifier")
         if config is None:
-            config = RecognizerConfig(
-                det_score_thresh=recommended_score_thresh(det.metadata),
-                not_digit_thresh=recommended_score_thresh(
-                    clf.metadata, RecognizerConfig.not_digit_thresh, key="not_digit_thresh"
-                ),
-            )
+            config = config_from_metadata(det.metadata, clf.metadata)
         rec = cls(det.model, clf.model, device=device, config=config)
         rec.metadata = {"detector": det.metadata, "classifier": clf.metadata}
         return rec

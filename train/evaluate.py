@@ -639,7 +639,7 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
 def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     from dataclasses import asdict, replace
 
-    from recognizer.engine import Recognizer, RecognizerConfig, recommended_score_thresh
+    from recognizer.engine import Recognizer, config_from_metadata
     from train.common import UsageError, load_model_checkpoint
 
     if not args.detector:
@@ -649,15 +649,11 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     split = read_split(args.data)
     records = select_records(split.records, names=args.names, numbers=args.image_numbers, limit=args.limit)
     # Without --det-threshold, the threshold the detector file recommends (as the CLI uses it).
-    det_threshold = args.det_threshold if args.det_threshold is not None else recommended_score_thresh(det.metadata)
-    # Likewise the "not a digit" threshold the classifier file recommends (it was ignored before).
-    not_digit = args.not_digit_thresh if args.not_digit_thresh is not None else recommended_score_thresh(
-        cls.metadata, RecognizerConfig.not_digit_thresh, key="not_digit_thresh")
-    overrides = {k: v for k, v in (("det_score_thresh", det_threshold), ("min_digit_score", args.min_digit_score),
-                                   ("not_digit_thresh", not_digit))
-                 if v is not None}
+    # The thresholds the files recommend unless an option overrides them, as the CLI does.
+    extra = {"min_digit_score": args.min_digit_score} if args.min_digit_score is not None else {}
     try:
-        config = RecognizerConfig(**overrides, tta=not args.no_tta)
+        config = config_from_metadata(det.metadata, cls.metadata, det_score_thresh=args.det_threshold,
+                                      not_digit_thresh=args.not_digit_thresh, tta=not args.no_tta, **extra)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     recognizer = Recognizer(det.model, cls.model, device=device, config=config)

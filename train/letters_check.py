@@ -104,7 +104,7 @@ def _main(argv: Sequence[str] | None) -> int:
     import cv2
     import torch
 
-    from recognizer.engine import Recognizer, RecognizerConfig, recommended_score_thresh
+    from recognizer.engine import Recognizer, config_from_metadata
     from train.common import chunks, in_ranges, load_model_checkpoint, parse_ranges
     from train.scene_text import photo_number
 
@@ -117,12 +117,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError(f"--images {args.images}: no photo selected")
     det = load_model_checkpoint(args.detector, "detector", "--detector")
     cls = load_model_checkpoint(args.classifier, "classifier", "--classifier")
-    config = RecognizerConfig(
-        det_score_thresh=args.score_thresh if args.score_thresh is not None else recommended_score_thresh(det.metadata),
-        not_digit_thresh=args.not_digit_thresh if args.not_digit_thresh is not None
-        else recommended_score_thresh(cls.metadata, RecognizerConfig.not_digit_thresh, key="not_digit_thresh"),
-        tta=not args.no_tta,
-    )
+    config = config_from_metadata(det.metadata, cls.metadata, det_score_thresh=args.score_thresh,
+                                  not_digit_thresh=args.not_digit_thresh, tta=not args.no_tta)
     rec = Recognizer(det.model, cls.model, device=args.device, config=config)
     totals = {"photos": 0, "words": 0, "words_hit": 0, "false_digits": 0, "invented_numbers": 0, "readings": 0}
     per_image = []
