@@ -32,7 +32,11 @@ class CLIError(Exception):
 
 
 def finite_float(text: str) -> float:
-    """argparse ``type=`` of every float option: a finite number (``nan``/``inf`` are usage errors)."""
+    """argparse ``type=`` of every float option: a finite number (``nan``/``inf`` are usage errors).
+
+    ``float("nan")`` succeeds, and a NaN timeout or frame rate never compares true with anything
+    (a run that never gives up); ``tests/test_bad_input.py`` checks that no option uses plain float.
+    """
     try:
         value = float(text)
     except ValueError:
@@ -40,20 +44,6 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
-
-
-def _finite_floats(parser: argparse.ArgumentParser) -> None:
-    """Give every ``type=float`` option of ``parser`` and its subcommands :func:`finite_float`.
-
-    A safety net for options declared with plain ``float``: ``float("nan")`` succeeds, and a
-    NaN timeout or frame rate never compares true with anything (a run that never gives up).
-    """
-    for action in parser._actions:
-        if action.type is float:
-            action.type = finite_float
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                _finite_floats(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # that subcommand is not part of this build
         module.register(sub)
-    _finite_floats(parser)
     return parser
 
 

@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 
+from recognizer.cli import finite_float
 from recognizer.cli_image import add_model_arguments
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"output folder (default: ./{DEFAULT_OUT}, or ./{DEFAULT_OUT_NAMEPLATES} with --nameplates)")
     p.add_argument("--seed", type=int, default=0, help="clip seed: another street (default: 0)")
     p.add_argument("--frames", type=int, default=180, metavar="N", help="clip length in frames (default: 180, 12 s)")
-    p.add_argument("--fps", type=float, default=15.0, help="clip frame rate (default: 15)")
+    p.add_argument("--fps", type=finite_float, default=15.0, help="clip frame rate (default: 15)")
     p.add_argument("--nameplates", action="store_true",
                    help="the name-plate check: a street whose plates, doors and walls carry names, street names, "
                         "'No.', 'Apt', letters beside the numbers (only the numbers are truth; every other "
