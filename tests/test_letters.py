@@ -483,7 +483,8 @@ def test_scene_text_icdar_images_keeps_the_rest_as_a_check(tmp_path: Path) -> No
 
 def test_letters_check_counts_digits_read_on_letters_only_words() -> None:
     from recognizer.types import DigitBox, Reading
-    from train.letters_check import digits_on_words, letters_only_boxes, score_photo
+    from train.evaluate import centres_inside as digits_on_words
+    from train.letters_check import letters_only_boxes, score_photo
 
     words = [{"quad": [10, 10, 50, 10, 50, 30, 10, 30], "text": "SHOP"},
              {"quad": [60, 10, 90, 10, 90, 30, 60, 30], "text": "No5"},      # has a digit: not judged

@@ -191,3 +191,53 @@ def test_evaluate_cli_reports_precision_with_real_models(tmp_path: Path, tiny_ch
     assert report["extra_digits_per_image"] == pytest.approx(np.mean([x["extra_digits"] for x in lines]), abs=1e-4)
     assert report["images_with_extra_digits"] == pytest.approx(np.mean([x["extra_digits"] > 0 for x in lines]))
     assert "extra digits (outside every true box)" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- train.tune
+
+
+def _cached_image(truth: str, boxes, scores, digits, not_digit, gt) -> dict:
+    n = len(boxes)
+    return {"truth": truth, "gt": np.asarray(gt, np.float64).reshape(-1, 4), "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+            "scores": np.asarray(scores, np.float32), "digits": np.asarray(digits, np.int64),
+            "probs": np.full(n, 0.9, np.float32), "not_digit": np.asarray(not_digit, np.float32)}
+
+
+def test_tune_grid_replays_both_thresholds() -> None:
+    from train.tune import best_row, grid_scores
+
+    # "12" on two true boxes, plus a weak hit (score 0.4) far away that the classifier half
+    # suspects (not a digit 0.6): it is an extra digit, and an invented number on its own.
+    img = _cached_image("12", [[0, 0, 10, 20], [11, 0, 21, 20], [100, 0, 110, 20]], [0.9, 0.9, 0.4], [1, 2, 7],
+                        [0.0, 0.0, 0.6], [[0, 0, 10, 20], [11, 0, 21, 20]])
+    rows = {(r["det"], r["not_digit"]): r for r in grid_scores([img], [0.3, 0.5], [0.5, 1.0])}
+    assert rows[(0.3, 1.0)]["extra_digits_per_image"] == 1 and rows[(0.3, 1.0)]["images_with_invented_number"] == 1
+    for cell in ((0.3, 0.5), (0.5, 0.5), (0.5, 1.0)):  # either threshold drops the weak hit
+        assert rows[cell]["extra_digits_per_image"] == 0 and rows[cell]["images_with_invented_number"] == 0
+        assert rows[cell]["accuracy"] == 1.0 and rows[cell]["correct"] == 1
+    # Within the tolerance the pair with the fewest invented numbers wins; outside it, accuracy.
+    a = {"det": 0.5, "not_digit": 0.5, "accuracy": 0.80, "images_with_invented_number": 0.05, "extra_digits_per_image": 0.2}
+    b = {"det": 0.7, "not_digit": 0.9, "accuracy": 0.79, "images_with_invented_number": 0.01, "extra_digits_per_image": 0.1}
+    assert best_row([a, b], 0.01) is b
+    assert best_row([a, b], 0.0) is a
+
+
+def test_tune_cli_prints_the_grid_and_writes_json(tmp_path, tiny_checkpoints, capsys) -> None:
+    import json
+
+    from svhn_fixtures import make_svhn_split
+
+    from train.tune import main
+
+    root, _ = make_svhn_split(tmp_path / "split", 3, seed=4, annotations="json")
+    args = ["--data", str(root), "--detector", str(tiny_checkpoints["detector"]),
+            "--classifier", str(tiny_checkpoints["classifier"]), "--no-tta", "--batch-size", "2"]
+    out = tmp_path / "tune.json"
+    assert main(args + ["--det", "0.3,0.6", "--not-digit", "0.5,1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("3 images;") and "best: --score-thresh" in printed
+    report = json.loads(out.read_text())
+    assert report["images"] == 3 and len(report["grid"]) == 4 and report["best"] in report["grid"]
+    assert main(args + ["--det", "0.3", "--floor", "0.5"]) == 2  # the floor must not cut into the grid
+    assert main(args + ["--det", "nan"]) == 2
+    assert main(args + ["--not-digit", "1.5"]) == 2

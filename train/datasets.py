@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import cv2
 import numpy as np
@@ -25,6 +25,8 @@ from recognizer.preprocess import crop_digits, crops_to_tensor, frame_to_tensor
 from train.svhn import SVHNImage, read_32x32_mat, read_digitstruct, read_labels_json
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DetectionTransform = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """``(image (H, W, 3) uint8 BGR, boxes (N, 4) float32 xyxy) -> (image, boxes)``, same N."""
@@ -110,6 +112,30 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray | None, str | None]:
     if image is None:
         return None, "unreadable image"
     return image, None
+
+
+def read_batches(
+    items: Sequence[T], path_of: Callable[[T], str | os.PathLike], batch_size: int
+) -> Iterator[tuple[list[T], list[np.ndarray], list[tuple[T, str]]]]:
+    """Decode ``items`` in batches of ``batch_size`` with :func:`read_image`.
+
+    Yields ``(kept items, their BGR images, skipped (item, reason) pairs)`` per batch; an
+    unreadable image is logged as a warning, left out of the batch and reported as skipped.
+    """
+    for start in range(0, len(items), max(1, batch_size)):
+        kept: list[T] = []
+        images: list[np.ndarray] = []
+        skipped: list[tuple[T, str]] = []
+        for item in items[start : start + batch_size]:
+            path = path_of(item)
+            image, reason = read_image(path)
+            if image is None:
+                log.warning("%s: %s, skipped", path, reason)
+                skipped.append((item, str(reason)))
+                continue
+            kept.append(item)
+            images.append(image)
+        yield kept, images, skipped
 
 
 def image_number(name: str) -> int | None:

@@ -236,6 +236,15 @@ def format_confusion(matrix: np.ndarray) -> str:
     return "\n".join(lines)
 
 
+def centres_inside(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """``(K, R)`` bool: the centre of box k lies inside region r (both xyxy, edges included)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    r = np.asarray(regions, np.float64).reshape(-1, 4)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    return (cx[:, None] >= r[None, :, 0]) & (cx[:, None] <= r[None, :, 2]) \
+        & (cy[:, None] >= r[None, :, 1]) & (cy[:, None] <= r[None, :, 3])
+
+
 def extra_digits(read_boxes: np.ndarray, gt_boxes: np.ndarray) -> np.ndarray:
     """Which read digits lie outside every true digit box (their centre is in none).
 
@@ -244,18 +253,23 @@ def extra_digits(read_boxes: np.ndarray, gt_boxes: np.ndarray) -> np.ndarray:
         gt_boxes: ``(G, 4)`` xyxy true digit boxes.
 
     Returns:
-        ``(K,)`` bool: True for a digit invented where the image has none.
+        ``(K,)`` bool: True for a digit invented where the image has none (all of them when
+        there is no true box).
     """
-    r = np.asarray(read_boxes, np.float64).reshape(-1, 4)
-    g = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
-    if len(r) == 0:
-        return np.zeros(0, dtype=bool)
-    if len(g) == 0:
-        return np.ones(len(r), dtype=bool)
-    cx, cy = (r[:, 0] + r[:, 2]) / 2, (r[:, 1] + r[:, 3]) / 2
-    inside = (cx[:, None] >= g[None, :, 0]) & (cx[:, None] <= g[None, :, 2]) \
-        & (cy[:, None] >= g[None, :, 1]) & (cy[:, None] <= g[None, :, 3])
-    return ~inside.any(axis=1)
+    return ~centres_inside(read_boxes, gt_boxes).any(axis=1)
+
+
+def digit_boxes(reading: Any) -> np.ndarray:
+    """``(K, 4)`` float64 xyxy boxes of a reading's digits."""
+    return np.array([d.box for d in reading.digits], np.float64).reshape(-1, 4)
+
+
+def reading_precision(readings: Sequence[Any], gt_boxes: np.ndarray) -> tuple[int, int]:
+    """``(extra digits, invented numbers)`` of one image's readings against its true boxes
+    (see :func:`extra_digits` and :func:`invented_numbers`)."""
+    per = [digit_boxes(r) for r in readings]
+    all_read = np.concatenate(per) if per else np.zeros((0, 4))
+    return int(extra_digits(all_read, gt_boxes).sum()), invented_numbers(per, gt_boxes)
 
 
 def invented_numbers(readings_boxes: Sequence[np.ndarray], gt_boxes: np.ndarray) -> int:
@@ -469,10 +483,9 @@ def evaluate_split(
                 predictions.append(det)
                 gt = _clip_boxes(rec.xyxy, image.shape)
                 gt_boxes.append(gt)
-                boxes_per_reading = [np.array([d.box for d in r.digits], np.float64).reshape(-1, 4) for r in frame_readings]
-                all_read = np.concatenate(boxes_per_reading) if boxes_per_reading else np.zeros((0, 4))
-                extra_per_image.append(int(extra_digits(all_read, gt).sum()))
-                invented_per_image.append(invented_numbers(boxes_per_reading, gt))
+                extra, invented = reading_precision(frame_readings, gt)
+                extra_per_image.append(extra)
+                invented_per_image.append(invented)
                 if classify is not None and len(rec.digits):
                     crops = crop_digits(image, rec.xyxy, pad=crop_pad)
                     digit_pred.extend(int(d) for d in np.asarray(classify(crops)).reshape(-1))

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from train.common import UsageError, run_main, setup_logging
+from train.evaluate import centres_inside, digit_boxes
 
 log = logging.getLogger("train.letters_check")
 
@@ -44,15 +45,6 @@ def letters_only_boxes(words: Sequence[dict[str, Any]]) -> np.ndarray:
     return np.asarray(boxes, np.float64).reshape(-1, 4)
 
 
-def digits_on_words(digit_boxes: np.ndarray, word_boxes: np.ndarray) -> np.ndarray:
-    """``(K, W)`` bool: digit k's centre lies inside word w's box."""
-    d = np.asarray(digit_boxes, np.float64).reshape(-1, 4)
-    w = np.asarray(word_boxes, np.float64).reshape(-1, 4)
-    cx, cy = (d[:, 0] + d[:, 2]) / 2, (d[:, 1] + d[:, 3]) / 2
-    return (cx[:, None] >= w[None, :, 0]) & (cx[:, None] <= w[None, :, 2]) & (cy[:, None] >= w[None, :, 1]) \
-        & (cy[:, None] <= w[None, :, 3])
-
-
 def score_photo(readings: Sequence[Any], words: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Counts for one photo: letters-only words, those with a false digit, false digits, invented numbers."""
     wb = letters_only_boxes(words)
@@ -61,8 +53,7 @@ def score_photo(readings: Sequence[Any], words: Sequence[dict[str, Any]]) -> dic
         return out
     hit_words = np.zeros(len(wb), dtype=bool)
     for r in readings:
-        boxes = np.array([d.box for d in r.digits], np.float64).reshape(-1, 4)
-        on = digits_on_words(boxes, wb)
+        on = centres_inside(digit_boxes(r), wb)
         hit_words |= on.any(axis=0)
         inside = on.any(axis=1)
         out["false_digits"] += int(inside.sum())
@@ -101,11 +92,11 @@ def _main(argv: Sequence[str] | None) -> int:
     index = root / "scenes_icdar2015.json"
     if not index.is_file():
         raise UsageError(f"--data {root}: no scenes_icdar2015.json; expected a folder laid out like ../shared/data/scene_text")
-    import cv2
     import torch
 
     from recognizer.engine import Recognizer, config_from_metadata
-    from train.common import chunks, in_ranges, load_model_checkpoint, parse_ranges
+    from train.common import in_ranges, load_model_checkpoint, parse_ranges
+    from train.datasets import read_batches
     from train.scene_text import photo_number
 
     if args.threads:
@@ -122,15 +113,7 @@ def _main(argv: Sequence[str] | None) -> int:
     rec = Recognizer(det.model, cls.model, device=args.device, config=config)
     totals = {"photos": 0, "words": 0, "words_hit": 0, "false_digits": 0, "invented_numbers": 0, "readings": 0}
     per_image = []
-    for batch in chunks(photos, args.batch_size):
-        images, kept = [], []
-        for p in batch:
-            img = cv2.imread(str(root / p["file"]), cv2.IMREAD_COLOR)
-            if img is None:
-                log.warning("%s: unreadable, skipped", root / p["file"])
-                continue
-            images.append(img)
-            kept.append(p)
+    for kept, images, _ in read_batches(photos, lambda p: root / p["file"], args.batch_size):
         for p, readings in zip(kept, rec.recognize(images) if images else []):
             s = score_photo(readings, p["words"])
             totals["photos"] += 1

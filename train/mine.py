@@ -185,7 +185,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from recognizer.engine import Recognizer, RecognizerConfig
     from recognizer.preprocess import crop_digits
     from train.common import load_model_checkpoint
-    from train.datasets import image_number, read_image
+    from train.datasets import image_number, read_batches
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -206,18 +206,8 @@ def _main(argv: Sequence[str] | None) -> int:
     scores: list[np.ndarray] = []
     skipped = 0
     t0 = time.perf_counter()
-    for start in range(0, len(records), args.batch_size):
-        batch = records[start : start + args.batch_size]
-        images = []
-        kept = []
-        for r in batch:
-            image, reason = read_image(split.image_root / r.name)
-            if image is None:
-                log.warning("%s: %s, skipped", split.image_root / r.name, reason)
-                skipped += 1
-                continue
-            images.append(image)
-            kept.append(r)
+    for kept, images, missing in read_batches(records, lambda r: split.image_root / r.name, args.batch_size):
+        skipped += len(missing)
         if not images:
             continue
         for r, image, (boxes, det_scores) in zip(kept, images, rec.detect(images)):

@@ -61,7 +61,7 @@ def grid_scores(
         ``images_with_invented_number``.
     """
     from recognizer.compose import compose_readings
-    from train.evaluate import extra_digits, invented_numbers, top_text
+    from train.evaluate import reading_precision, top_text
 
     rows = []
     n = max(len(cached), 1)
@@ -72,10 +72,9 @@ def grid_scores(
                 keep = (c["scores"] >= dt) & ~((c["not_digit"] > 0) & (c["not_digit"] >= nt))
                 readings = compose_readings(c["boxes"][keep], c["digits"][keep], c["scores"][keep], c["probs"][keep])
                 correct += top_text(readings) == c["truth"]
-                per = [np.array([d.box for d in r.digits], np.float64).reshape(-1, 4) for r in readings]
-                allb = np.concatenate(per) if per else np.zeros((0, 4))
-                extra += int(extra_digits(allb, c["gt"]).sum())
-                invented += invented_numbers(per, c["gt"]) > 0
+                e, i = reading_precision(readings, c["gt"])
+                extra += e
+                invented += i > 0
             rows.append({"det": dt, "not_digit": nt, "accuracy": correct / n, "correct": correct,
                          "extra_digits_per_image": extra / n, "images_with_invented_number": invented / n})
     return rows
@@ -121,8 +120,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from recognizer.engine import Recognizer, RecognizerConfig
     from recognizer.preprocess import crop_digits
-    from train.common import chunks, load_model_checkpoint
-    from train.datasets import read_image
+    from train.common import load_model_checkpoint
+    from train.datasets import read_batches
     from train.evaluate import _clip_boxes, read_split, select_records
 
     if args.threads:
@@ -134,21 +133,19 @@ def _main(argv: Sequence[str] | None) -> int:
     config = RecognizerConfig(det_score_thresh=args.floor, not_digit_thresh=1.0, tta=not args.no_tta)
     rec = Recognizer(det.model, cls.model, device=args.device, config=config)
     cached: list[dict[str, Any]] = []
-    for batch in chunks(list(records), args.batch_size):
-        images, kept = [], []
-        for r in batch:
-            image, reason = read_image(split.image_root / r.name)
-            if image is None:
-                log.warning("skipping %s: %s", r.name, reason)
-                continue
-            images.append(image)
-            kept.append(r)
+    for kept, images, _ in read_batches(records, lambda r: split.image_root / r.name, args.batch_size):
         if not images:
             continue
-        for r, image, (boxes, scores) in zip(kept, images, rec.detect(images)):
-            digits, probs, nd = rec.classify_full(crop_digits(image, boxes, pad=config.crop_pad))
+        detections = rec.detect(images)
+        crops = [crop_digits(image, boxes, pad=config.crop_pad) for image, (boxes, _) in zip(images, detections)]
+        # One classifier call per batch, as the engine makes it; then split back per image.
+        digits, probs, nd = rec.classify_full(np.concatenate(crops))
+        start = 0
+        for r, image, (boxes, scores) in zip(kept, images, detections):
+            k = slice(start, start + len(boxes))
+            start += len(boxes)
             cached.append({"truth": r.text, "gt": _clip_boxes(r.xyxy, image.shape), "boxes": boxes, "scores": scores,
-                           "digits": digits, "probs": probs, "not_digit": nd})
+                           "digits": digits[k], "probs": probs[k], "not_digit": nd[k]})
     if not cached:
         raise UsageError(f"--data {args.data}: no readable image selected")
     rows = grid_scores(cached, det_values, nd_values)
