@@ -1,4 +1,4 @@
-"""Shared test fixtures: tiny untrained models saved as real checkpoints."""
+"""Shared test fixtures: tiny untrained models saved as real checkpoints, and the CLI options that use them."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,3 +23,9 @@ def tiny_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path
         "detector": save_checkpoint(folder / "detector.pt", det, metadata={"note": "untrained test model"}),
         "classifier": save_checkpoint(folder / "classifier.pt", clf, metadata={"note": "untrained test model"}),
     }
+
+
+@pytest.fixture
+def models(tiny_checkpoints: dict[str, Path]) -> list[str]:
+    """The CLI options that run the tiny models on the CPU."""
+    return ["--detector", str(tiny_checkpoints["detector"]), "--classifier", str(tiny_checkpoints["classifier"]), "--device", "cpu"]

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -33,11 +33,6 @@ REPO = Path(__file__).resolve().parents[1]
 SPEC = ClipSpec(width=160, height=120, fps=24.0, numbers=("12",))
 
 
-@pytest.fixture
-def models(tiny_checkpoints: dict[str, Path]) -> list[str]:
-    return ["--detector", str(tiny_checkpoints["detector"]), "--classifier", str(tiny_checkpoints["classifier"]), "--device", "cpu"]
-
-
 @contextlib.contextmanager
 def tmpfs(folder: Path, size: str) -> Iterator[Path]:
     """A tmpfs of ``size`` mounted on ``folder`` for the block (skips the test where one cannot be mounted)."""
@@ -52,6 +47,20 @@ def tmpfs(folder: Path, size: str) -> Iterator[Path]:
     finally:
         if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@contextlib.contextmanager
+def small_disk(tmp_path: Path, disk: str, size: str, simulate: Callable[[Path], None]) -> Iterator[Path]:
+    """``tmp_path / "small"``: a real tmpfs of ``size`` when ``disk`` is "tmpfs", else a plain
+    folder where ``simulate(folder)`` patches in a disk that fills up."""
+    folder = tmp_path / "small"
+    if disk == "tmpfs":
+        with tmpfs(folder, size):
+            yield folder
+    else:
+        folder.mkdir()
+        simulate(folder)
+        yield folder
 
 
 def full_disk_after(calls: int, plenty: int = 8 * 2**20, left: int = 100 * 1024):
@@ -98,13 +107,7 @@ def test_a_full_disk_ends_the_run_with_a_finalized_video(
     disk: str, tmp_path: Path, models: list[str], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
 ) -> None:
     clip = noise_clip(tmp_path / "noise.avi", 200)
-    with contextlib.ExitStack() as stack:
-        small = tmp_path / "small"
-        if disk == "tmpfs":
-            stack.enter_context(tmpfs(small, "1m"))
-        else:
-            small.mkdir()
-            monkeypatch.setattr(sinks, "free_bytes", full_disk_after(40))
+    with small_disk(tmp_path, disk, "1m", lambda _: monkeypatch.setattr(sinks, "free_bytes", full_disk_after(40))) as small:
         out, log = small / "out.mp4", small / "run.jsonl"
         rc = main(["run", str(clip), *models, "--save", str(out), "--log", str(log), "--batch", "2"])
         stdout, err = capfd.readouterr()
@@ -138,20 +141,18 @@ def test_a_write_that_fails_is_one_line_and_the_file_keeps_what_was_written(
         pytest.skip("PyAV is not installed: .mp4 is written by OpenCV (the out.avi variant)")
     monkeypatch.setattr(sinks._SpaceGuard, "low", lambda self, frames: None)
     rng = np.random.default_rng(1)
-    with contextlib.ExitStack() as stack:
-        small = tmp_path / "small"
-        if disk == "tmpfs":
-            stack.enter_context(tmpfs(small, "1m"))
-        else:
-            small.mkdir()
-            real = sinks._AvWriter.write
 
-            def failing(self, image):
-                if getattr(self, "_n", 0) >= 40:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(small / name))
-                real(self, image)
+    def writer_fails_after_40(small: Path) -> None:
+        real = sinks._AvWriter.write
 
-            monkeypatch.setattr(sinks._AvWriter, "write", failing)
+        def failing(self, image):
+            if getattr(self, "_n", 0) >= 40:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(small / name))
+            real(self, image)
+
+        monkeypatch.setattr(sinks._AvWriter, "write", failing)
+
+    with small_disk(tmp_path, disk, "1m", writer_fails_after_40) as small:
         path = small / name
         sink = sinks.VideoSink(path, 24.0)
         with pytest.raises(sinks.SinkError) as info:
@@ -196,13 +197,7 @@ def _fail_writes_past(monkeypatch: pytest.MonkeyPatch, path: Path, capacity: int
 
 @pytest.mark.parametrize("disk", ["tmpfs", "simulated"])
 def test_a_log_on_a_full_disk_keeps_whole_lines_only(disk: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with contextlib.ExitStack() as stack:
-        small = tmp_path / "small"
-        if disk == "tmpfs":
-            stack.enter_context(tmpfs(small, "8k"))
-        else:
-            small.mkdir()
-            _fail_writes_past(monkeypatch, (small / "run.jsonl").resolve(), 8192)
+    with small_disk(tmp_path, disk, "8k", lambda d: _fail_writes_past(monkeypatch, (d / "run.jsonl").resolve(), 8192)) as small:
         log = sinks.JsonlLog(small / "run.jsonl")
         log.open()
         with pytest.raises(sinks.SinkError) as info:
@@ -225,13 +220,7 @@ def test_a_log_failing_mid_run_is_one_line_and_the_video_is_still_finalized(
 ) -> None:
     clip = make_clip(tmp_path / "clip.mp4", 150, SPEC)
     out = tmp_path / "out.mp4"
-    with contextlib.ExitStack() as stack:
-        small = tmp_path / "small"
-        if disk == "tmpfs":
-            stack.enter_context(tmpfs(small, "8k"))
-        else:
-            small.mkdir()
-            _fail_writes_past(monkeypatch, (small / "run.jsonl").resolve(), 8192)
+    with small_disk(tmp_path, disk, "8k", lambda d: _fail_writes_past(monkeypatch, (d / "run.jsonl").resolve(), 8192)) as small:
         log = small / "run.jsonl"
         rc = main(["run", str(clip), *models, "--save", str(out), "--log", str(log), "--batch", "2"])
         stdout, err = capfd.readouterr()
@@ -471,20 +460,18 @@ def test_the_pipeline_bounds_the_pixels_of_a_batch_and_the_frames_in_flight() ->
 @pytest.mark.parametrize("disk", ["tmpfs", "simulated"])
 def test_a_dump_on_a_full_disk_keeps_whole_images_and_lines(disk: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(2)
-    with contextlib.ExitStack() as stack:
-        small = tmp_path / "small"
-        if disk == "tmpfs":
-            stack.enter_context(tmpfs(small, "256k"))
-        else:
-            small.mkdir()
-            real = sinks.DumpSink._write_image
 
-            def failing(self, path, image):
-                if self.frames >= 5:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-                real(self, path, image)
+    def images_fail_after_5(small: Path) -> None:
+        real = sinks.DumpSink._write_image
 
-            monkeypatch.setattr(sinks.DumpSink, "_write_image", failing)
+        def failing(self, path, image):
+            if self.frames >= 5:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            real(self, path, image)
+
+        monkeypatch.setattr(sinks.DumpSink, "_write_image", failing)
+
+    with small_disk(tmp_path, disk, "256k", images_fail_after_5) as small:
         dump = sinks.DumpSink(small / "dump")
         dump.open()
         with pytest.raises(sinks.SinkError) as info:

@@ -24,11 +24,6 @@ SPEC = ClipSpec(width=160, height=120, fps=24.0, numbers=("12",))
 
 
 @pytest.fixture
-def models(tiny_checkpoints: dict[str, Path]) -> list[str]:
-    return ["--detector", str(tiny_checkpoints["detector"]), "--classifier", str(tiny_checkpoints["classifier"]), "--device", "cpu"]
-
-
-@pytest.fixture
 def clip(tmp_path: Path) -> Path:
     return make_clip(tmp_path / "clip.mp4", 30, SPEC)
 
