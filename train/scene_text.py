@@ -76,13 +76,6 @@ def word_windows(quad: Sequence[float], step: float) -> np.ndarray:
     return np.array([[x, y1, x + w, y2] for x in xs], np.float32)
 
 
-def _read(path: Path) -> np.ndarray | None:
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return img
-
-
 def collect(root: Path, sets: Sequence[str], *, keep_digits: bool = False, icdar_step: float = 0.5,
             limit: int | None = None, icdar_images: str | None = None) -> dict[str, np.ndarray]:
     """Cut every crop of ``sets`` from ``root``; see the module docstring.
@@ -90,10 +83,14 @@ def collect(root: Path, sets: Sequence[str], *, keep_digits: bool = False, icdar
     ``icdar_images`` (e.g. ``"1-250"``) keeps only ICDAR photos ``img_N`` whose N is in those
     ranges, so the others can serve as a real-scene check that was never trained on.
     """
+    from recognizer.preprocess import crop_digits
     from train.common import in_ranges, parse_ranges
+    from train.datasets import read_image
 
     icdar_ranges = parse_ranges(icdar_images) if icdar_images else None
-    from recognizer.preprocess import crop_digits
+
+    def _read(path: Path) -> np.ndarray | None:
+        return read_image(path)[0]  # a missing or unreadable image is skipped
 
     X: list[np.ndarray] = []
     y: list[int] = []
