@@ -97,6 +97,9 @@ def classifier_log_probs(
 ) -> torch.Tensor:
     """Log-probabilities ``(N, C)`` float32 of ``(N, 32, 32, 3)`` uint8 RGB crops, in one call.
 
+    The classifier gets them as float32 RGB in [0, 1] (:func:`recognizer.preprocess.crops_to_tensor`)
+    and normalises them itself.
+
     With ``tta`` each crop is classified as the mean log-probability of its
     :func:`recognizer.preprocess.crop_views` (the views go through the model in one batch).
     The engine and ``train.evaluate`` both classify through here.
@@ -108,25 +111,41 @@ def classifier_log_probs(
     return torch.log_softmax(logits, dim=1).reshape(-1, n, logits.shape[1]).mean(dim=0)
 
 
-def choose_device(device: str | torch.device | None = None) -> torch.device:
+def choose_device(device: str | torch.device | None = None, *, local_rank: int | None = None) -> torch.device:
     """``None``/``"auto"``: CUDA when available, else CPU; otherwise the device named.
+
+    Names are read case-insensitively and without surrounding blanks (``" CUDA "`` is
+    ``"cuda"``; an empty name is ``"auto"``).
+
+    Args:
+        device: ``None``, ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, ... or a
+            ``torch.device``.
+        local_rank: under torchrun, the process's GPU index: ``"auto"`` (with CUDA) and a
+            plain ``"cuda"`` then mean ``cuda:local_rank``. None leaves ``"cuda"`` as the
+            current CUDA device.
 
     Raises:
         ValueError: an unknown device name, or a device this machine does not have (CUDA,
             ``cuda:N`` beyond the GPUs present, ``mps``, ...).
     """
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None or isinstance(device, str):
+        device = (device or "").strip().lower() or "auto"
+        if device == "auto":
+            if not torch.cuda.is_available():
+                return torch.device("cpu")
+            device = "cuda"
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
-        raise ValueError(f"device {device!r} is not a torch device; expected auto, cpu, cuda or cuda:N") from exc
+        raise ValueError(f"device {device!r} is not a torch device; expected auto, cpu, cuda, cuda:N or mps") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use --device cpu")
+    if dev.type == "cuda" and dev.index is None and local_rank is not None:
+        dev = torch.device("cuda", local_rank)
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"device {device!r}: there is no CUDA device {dev.index} here ({torch.cuda.device_count()} found)")
     if dev.type == "meta":
-        raise ValueError(f"device {device!r} holds no data; expected auto, cpu, cuda or cuda:N")
+        raise ValueError(f"device {device!r} holds no data; expected auto, cpu, cuda, cuda:N or mps")
     if dev.type not in ("cpu", "cuda"):
         try:  # mps, xpu, ...: usable only when this torch build and machine have them
             torch.empty(1, device=dev)
@@ -141,8 +160,9 @@ class Recognizer:
     Args:
         detector: a torchvision Faster R-CNN from ``build_detector`` (or any module with the
             same eval-mode interface).
-        classifier: a ``SmallCNN`` (N, 3, 32, 32) -> (N, 10) logits, or (N, 11) where class 10
-            is "not a digit" (such detections are dropped, see ``not_digit_thresh``).
+        classifier: a ``SmallCNN``: (N, 3, 32, 32) RGB in [0, 1] -> (N, 10) logits, or (N, 11)
+            where class 10 is "not a digit" (such detections are dropped, see
+            ``not_digit_thresh``). It normalises its input itself.
         device: ``None``/"auto", "cpu", "cuda", a ``torch.device``.
         config: inference settings.
     """
@@ -159,7 +179,6 @@ class Recognizer:
         self.config = config or RecognizerConfig()
         self.detector = detector.to(self.device).eval()
         self.classifier = classifier.to(self.device).eval()
-        self.last_timings: dict[str, float] = {"detect": 0.0, "classify": 0.0, "compose": 0.0}
         self.metadata: dict[str, Any] = {}
 
     @classmethod
@@ -170,17 +189,22 @@ class Recognizer:
         *,
         device: str | torch.device | None = None,
         config: RecognizerConfig | None = None,
+        **settings: Any,
     ) -> Recognizer:
         """Load both models from self-describing checkpoints (``CheckpointError`` if unusable).
 
-        Without ``config``, the detector file's own ``metadata["score_thresh"]`` and the
-        classifier file's ``metadata["not_digit_thresh"]`` (thresholds tuned on validation
-        images when they were shipped) are used, else the defaults (0.5 each).
+        Without ``config``, the settings are resolved by :func:`config_from_metadata`: the
+        detector file's own ``metadata["score_thresh"]`` and the classifier file's
+        ``metadata["not_digit_thresh"]`` (thresholds tuned on validation images when they were
+        shipped), else the defaults (0.5 each), each replaced by a value given in ``settings``
+        (``det_score_thresh=``, ``not_digit_thresh=``, ``tta=``, ... as in :class:`RecognizerConfig`).
         """
         det = load_checkpoint(detector_path, kind="detector")
         clf = load_checkpoint(classifier_path, kind="classifier")
         if config is None:
-            config = config_from_metadata(det.metadata, clf.metadata)
+            config = config_from_metadata(det.metadata, clf.metadata, **settings)
+        elif settings:
+            raise TypeError("give either config or settings, not both")
         rec = cls(det.model, clf.model, device=device, config=config)
         rec.metadata = {"detector": det.metadata, "classifier": clf.metadata}
         return rec
@@ -250,8 +274,19 @@ class Recognizer:
         Returns:
             One list of :class:`Reading` per frame (empty where nothing was read).
         """
+        return self.recognize_timed(images)[0]
+
+    def recognize_timed(self, images: Sequence[np.ndarray]) -> tuple[list[list[Reading]], dict[str, float]]:
+        """:meth:`recognize`, plus the seconds this call spent in each stage.
+
+        Returns:
+            ``(readings, timings)``: one list of :class:`Reading` per frame, and
+            ``{"detect": s, "classify": s, "compose": s}`` (all 0.0 for no images). The
+            timings belong to this call alone, so threads sharing the recognizer each get
+            their own.
+        """
         if len(images) == 0:
-            return []
+            return [], {"detect": 0.0, "classify": 0.0, "compose": 0.0}
         t0 = time.perf_counter()
         detections = self.detect(images)
         t1 = time.perf_counter()
@@ -268,5 +303,4 @@ class Recognizer:
             keep = (p >= self.config.min_digit_score) & ~((nd > 0) & (nd >= self.config.not_digit_thresh))
             results.append(compose_readings(boxes[keep], d[keep], scores[keep], p[keep]))
         t3 = time.perf_counter()
-        self.last_timings = {"detect": t1 - t0, "classify": t2 - t1, "compose": t3 - t2}
-        return results
+        return results, {"detect": t1 - t0, "classify": t2 - t1, "compose": t3 - t2}

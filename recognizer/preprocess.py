@@ -1,7 +1,8 @@
 """The only image conversion and cropping code of the project.
 
 Training (``train/``) and inference (``recognizer/engine.py``) both call these functions, so a
-digit is cropped and normalised the same way everywhere.
+digit is cropped and scaled the same way everywhere. The classifier's input normalisation
+(mean and std) belongs to the model: see :class:`recognizer.models.SmallCNN`.
 
 Conventions: frames are ``(H, W, 3)`` uint8 BGR until they enter this module; boxes are
 ``(N, 4)`` float32 xyxy pixels of the original frame.
@@ -14,10 +15,6 @@ import torch
 
 CROP_SIZE = 32
 """Side of the square classifier input, as in SVHN's 32x32 format."""
-
-CROP_MEAN = 0.5
-CROP_STD = 0.25
-"""Classifier input normalisation: ``(x / 255 - CROP_MEAN) / CROP_STD`` per channel."""
 
 DEFAULT_CROP_PAD = 0.0
 """Extra margin around the square digit window, as a fraction of its side.
@@ -119,17 +116,20 @@ def crop_digits(
 
 
 def crops_to_tensor(crops_rgb: np.ndarray) -> torch.Tensor:
-    """Classifier input: ``(N, S, S, 3)`` uint8 RGB -> normalised float32 ``(N, 3, S, S)``."""
+    """Classifier input: ``(N, S, S, 3)`` uint8 RGB -> float32 ``(N, 3, S, S)`` in [0, 1].
+
+    The classifier normalises it further itself (:class:`recognizer.models.SmallCNN`).
+    """
     arr = np.asarray(crops_rgb)
     if arr.ndim != 4 or arr.shape[3] != 3 or arr.dtype != np.uint8:
         raise ValueError(f"crops have shape {arr.shape} dtype {arr.dtype}; expected (N, S, S, 3) uint8")
     t = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float()
-    return t.div_(255.0).sub_(CROP_MEAN).div_(CROP_STD)
+    return t.div_(255.0)
 
 
 def tensor_to_crops(t: torch.Tensor) -> np.ndarray:
     """Inverse of :func:`crops_to_tensor` (for drawing augmented samples)."""
-    x = (t.detach().cpu().float() * CROP_STD + CROP_MEAN).clamp_(0, 1).mul_(255).round_()
+    x = t.detach().cpu().float().clamp(0, 1).mul_(255).round_()
     return x.permute(0, 2, 3, 1).to(torch.uint8).numpy()
 
 

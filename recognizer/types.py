@@ -28,11 +28,16 @@ class Frame:
         index: 0-based position of the frame in its source (gaps mean dropped frames).
         timestamp: seconds; video time for files, monotonic time for live sources.
         image: ``(H, W, 3)`` uint8 BGR array, OpenCV's order.
+        origin: the video file the frame came from, set by sources that play several videos
+            one after the other (:class:`recognizer.sources.VideoFolderSource`), else None.
+            A new origin is a new scene: the pipeline ends the tracks of the previous file,
+            and the logs name the file of each frame.
     """
 
     index: int
     timestamp: float
     image: np.ndarray = field(repr=False, compare=False)
+    origin: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

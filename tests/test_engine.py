@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from recognizer.engine import Recognizer, RecognizerConfig, choose_device
-from recognizer.preprocess import CROP_MEAN, CROP_STD
 from recognizer.types import Reading
 
 SIDE = 20
@@ -34,7 +33,7 @@ class FakeDetector(nn.Module):
     def forward(self, images):
         self.calls += 1
         out = []
-        for i, img in enumerate(images):
+        for i, _img in enumerate(images):
             boxes = torch.tensor(self.boxes_per_frame[i], dtype=torch.float32).reshape(-1, 4)
             # one extra low-score box that the threshold must drop
             junk = torch.tensor([[0.0, 0.0, 5.0, 5.0]])
@@ -60,7 +59,7 @@ class GreyReader(nn.Module):
     def forward(self, x):
         self.calls += 1
         self.batch_sizes.append(len(x))
-        grey = (x * CROP_STD + CROP_MEAN).mean(dim=(1, 2, 3)) * 255
+        grey = x.mean(dim=(1, 2, 3)) * 255  # crops come in as RGB in [0, 1]
         digit = ((grey - 10) / 20).round().clamp(0, 9).long()
         return torch.nn.functional.one_hot(digit, 10).float() * 10
 
@@ -74,11 +73,11 @@ def test_engine_reads_painted_numbers_in_one_batched_call_each():
         frames.append(img)
     det, clf = FakeDetector(boxes), GreyReader()
     rec = Recognizer(det, clf, device="cpu", config=RecognizerConfig(det_score_thresh=0.5, tta=False))
-    results = rec.recognize(frames)
+    results, timings = rec.recognize_timed(frames)
     assert [[r.text for r in rs] for rs in results] == [["42"], ["1907"], [], ["8"]]
     assert det.calls == 1 and clf.calls == 1
     assert clf.batch_sizes == [2 + 4 + 0 + 1]
-    assert set(rec.last_timings) == {"detect", "classify", "compose"}
+    assert set(timings) == {"detect", "classify", "compose"} and all(v >= 0 for v in timings.values())
     r = results[1][0]
     assert isinstance(r, Reading) and r.box == (13.0, 30.0, 13.0 + 3 * 24 + SIDE, 50.0)
 
@@ -164,7 +163,7 @@ class GreyReaderWithNotDigit(GreyReader):
     """11 classes: a bright crop (grey level >= 200, i.e. "digit" 9+) is "not a digit"."""
 
     def forward(self, x):
-        grey = (x * CROP_STD + CROP_MEAN).mean(dim=(1, 2, 3)) * 255
+        grey = x.mean(dim=(1, 2, 3)) * 255
         logits = torch.zeros(len(x), 11)
         digit = ((grey - 10) / 20).round().clamp(0, 9).long()
         logits[torch.arange(len(x)), digit] = 5.0
@@ -234,3 +233,72 @@ def test_test_time_views_are_one_classifier_call_averaged_in_log_space():
         sm = torch.softmax(clf(crops_to_tensor(crops)), 1)
         direct = (sm[:, :10].max(1).values / (1 - sm[:, 10])).numpy()
     assert np.allclose(p1, direct, atol=1e-5)
+
+
+def test_recognize_timed_returns_the_timings_of_its_own_call():
+    import threading
+    import time
+
+    texts = ["42", "8"]
+    frames, boxes = [], []
+    for t in texts:
+        img = np.zeros((60, 120, 3), np.uint8)
+        boxes.append(paint_number(t, 10, 10, img))
+        frames.append(img)
+
+    class SlowFirstFrame(FakeDetector):
+        """Takes 0.3 s for a batch whose first frame is ``frames[0]``."""
+
+        def forward(self, images):
+            if images[0].shape[1] == 60:  # (3, H, W): the first frame's height
+                time.sleep(0.3)
+            return super().forward(images)
+
+    rec = Recognizer(SlowFirstFrame(boxes), GreyReader(), device="cpu", config=RecognizerConfig(tta=False))
+    assert rec.recognize(frames) == rec.recognize_timed(frames)[0]
+    assert not hasattr(rec, "last_timings")
+    assert rec.recognize_timed([]) == ([], {"detect": 0.0, "classify": 0.0, "compose": 0.0})
+    # two threads sharing the recognizer: each gets its own call's timings
+    slow_fast = [frames[0], np.zeros((70, 120, 3), np.uint8)]
+    got = {}
+
+    def run(name, images):
+        got[name] = rec.recognize_timed(images)
+
+    threads = [threading.Thread(target=run, args=("slow", [slow_fast[0]])),
+               threading.Thread(target=run, args=("fast", [slow_fast[1]]))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got["slow"][1]["detect"] >= 0.3 > got["fast"][1]["detect"]
+    assert [r.text for r in got["slow"][0][0]] == ["42"] and len(got["fast"][0]) == 1
+
+
+def test_choose_device_reads_names_like_the_training_tools(monkeypatch):
+    assert choose_device(" CPU ") == torch.device("cpu")
+    assert choose_device("").type in {"cpu", "cuda"}  # empty: auto
+    assert choose_device(torch.device("cpu")) == torch.device("cpu")
+    for bad in ("gpu", "cuda:x", "cuda:-1"):
+        with pytest.raises(ValueError, match="not a torch device"):
+            choose_device(bad)
+    with pytest.raises(ValueError, match="holds no data"):
+        choose_device("meta")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert choose_device("auto", local_rank=1) == torch.device("cpu")
+    for name in ("cuda", "cuda:0", "CUDA:1"):
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            choose_device(name)
+    # a machine with two GPUs (no tensor is made on them here)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert choose_device("auto") == torch.device("cuda")
+    assert choose_device("cuda") == torch.device("cuda")
+    assert choose_device("cuda:1") == torch.device("cuda", 1)
+    assert choose_device("auto", local_rank=1) == torch.device("cuda", 1)
+    assert choose_device("cuda", local_rank=0) == torch.device("cuda", 0)
+    assert choose_device("cuda:0", local_rank=1) == torch.device("cuda", 0)  # an explicit index wins
+    with pytest.raises(ValueError, match="no CUDA device 2 here"):
+        choose_device("cuda:2")
+    with pytest.raises(ValueError, match="no CUDA device 3 here"):
+        choose_device("cuda", local_rank=3)

@@ -7,7 +7,9 @@ Layout (a plain dict, loadable with ``torch.load(weights_only=True)``)::
      "state_dict": {...}, "metadata": {...}, "extra": {...}, "checksum": "sha256:..."}
 
 ``config`` holds the constructor arguments (``SmallCNN(**config)`` or
-``build_detector(**config)``), ``metadata`` says where the weights came from (data, command,
+``build_detector(**config)``; a classifier's include its input normalisation ``input_mean`` and
+``input_std``, which files written before they were stored lack: those were all trained with
+0.5 and 0.25, and are rebuilt so), ``metadata`` says where the weights came from (data, command,
 time, accuracy) and ``extra`` carries training state for resuming (optimizer, epoch, ...).
 ``checksum`` (written since it was added; older files have none and are not checked) covers
 everything but ``extra``: a changed byte in a tensor is refused at load instead of silently
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 from recognizer.labels import label_map
-from recognizer.models.smallcnn import SmallCNN
+from recognizer.models.smallcnn import DEFAULT_INPUT_MEAN, DEFAULT_INPUT_STD, SmallCNN
 
 FORMAT = "recognizer-checkpoint"
 FORMAT_VERSION = 1
@@ -135,7 +137,7 @@ def payload_checksum(payload: dict[str, Any]) -> str:
     state = payload.get("state_dict")
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous().reshape(-1)
-        h.update(f"\n{name}:{t.dtype}:{tuple(state[name].shape)}\n".encode("utf-8"))
+        h.update(f"\n{name}:{t.dtype}:{tuple(state[name].shape)}\n".encode())
         h.update(t.view(torch.uint8).numpy().tobytes())
     return "sha256:" + h.hexdigest()
 
@@ -150,6 +152,9 @@ def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
         cfg = dict(config)
         if "channels" in cfg:
             cfg["channels"] = tuple(cfg["channels"])
+        # Files written before the normalisation was part of the config were trained with these.
+        cfg.setdefault("input_mean", DEFAULT_INPUT_MEAN)
+        cfg.setdefault("input_std", DEFAULT_INPUT_STD)
         return SmallCNN(**cfg)
     if kind == "detector":
         from recognizer.models.detector import build_detector
