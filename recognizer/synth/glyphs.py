@@ -160,7 +160,7 @@ def _digit_height_ratio(path: str) -> float:
     font = _load_font(path, 100)
     top, bottom = 10**9, -(10**9)
     for ch in _DIGITS:
-        l, t, r, b = font.getbbox(ch)
+        _left, t, _right, b = font.getbbox(ch)
         top, bottom = min(top, t), max(bottom, b)
     return max((bottom - top) / 100.0, 0.2)
 
@@ -183,10 +183,10 @@ def render_font_digit(path: str, digit: int | str, height: int, stroke: int = 0)
     size = max(4, int(round(height / _digit_height_ratio(path))))
     font = _load_font(path, size)
     ch = str(digit)
-    l, t, r, b = font.getbbox(ch, stroke_width=stroke)
-    w, h = max(r - l, 1) + 4, max(b - t, 1) + 4
+    left, t, r, b = font.getbbox(ch, stroke_width=stroke)
+    w, h = max(r - left, 1) + 4, max(b - t, 1) + 4
     img = Image.new("L", (w, h), 0)
-    ImageDraw.Draw(img).text((2 - l, 2 - t), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
+    ImageDraw.Draw(img).text((2 - left, 2 - t), ch, font=font, fill=255, stroke_width=stroke, stroke_fill=255)
     return _trim(np.asarray(img, dtype=np.float32) / 255.0)
 
 

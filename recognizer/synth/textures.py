@@ -258,6 +258,6 @@ def add_clutter(rng: np.random.Generator, img: np.ndarray, unit: float, keep_out
             if ky1 - unit * 0.3 < y < ky2 + unit * 0.3:
                 continue
             t = max(1, int(unit * rng.uniform(0.03, 0.12)))
-            p1 = (int(-5), int(y))
+            p1 = ((-5), int(y))
             p2 = (int(w + 5), int(y + rng.uniform(-0.3, 0.3) * h))
             cv2.line(img, p1, p2, color, t, cv2.LINE_AA)
