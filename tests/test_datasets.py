@@ -8,18 +8,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from svhn_fixtures import corrupt_file, make_32x32_mat, make_crops_npz, make_svhn_split
 from torch.utils.data import DataLoader
 
 from recognizer.preprocess import crop_digits, crops_to_tensor, frame_to_tensor
-from svhn_fixtures import corrupt_file, make_32x32_mat, make_crops_npz, make_svhn_split
 from train.datasets import (
     CropDataset,
     DatasetError,
-    DetectionDataset,
-    detection_collate,
     load_split,
     open_crops,
 )
+from train.detection_dataset import DetectionDataset, detection_collate
 from train.svhn import SVHNFormatError, SVHNImage, write_digitstruct
 
 REAL = Path("/work/shared/data/svhn_real")

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from recognizer.types import DigitBox, Reading
-from train.evaluate import (
+from train.evaluate import evaluate_split
+from train.inputs import select_records
+from train.metrics import (
     accuracy,
     average_precision,
     box_iou,
     coco_average_precision,
     confusion_matrix,
-    evaluate_split,
     match_detections,
-    select_records,
     top_text,
 )
 
@@ -161,11 +161,14 @@ class FakeRecognizer:
     def __init__(self, answers: dict[bytes, list[Reading]]) -> None:
         self.answers = answers
         self.calls = 0
-        self.last_timings = {"detect": 0.001, "classify": 0.001, "compose": 0.0}
+        self.timings = {"detect": 0.001, "classify": 0.001, "compose": 0.0}
 
     def recognize(self, images: list[np.ndarray]) -> list[list[Reading]]:
         self.calls += 1
         return [self.answers[img.tobytes()] for img in images]
+
+    def recognize_timed(self, images: list[np.ndarray]) -> tuple[list[list[Reading]], dict[str, float]]:
+        return self.recognize(images), dict(self.timings)
 
 
 def _reading(text: str, boxes: np.ndarray) -> Reading:

@@ -13,7 +13,7 @@ import pytest
 
 from recognizer.preprocess import crop_digits
 from recognizer.synth import Generator, SynthConfig, find_fonts, font_families, words
-from recognizer.synth.scene import paint_sign
+from recognizer.synth.painting import paint_sign
 from recognizer.synth.words import DIGIT_LIKE
 from tools import synth as synth_cli
 
@@ -483,8 +483,8 @@ def test_scene_text_icdar_images_keeps_the_rest_as_a_check(tmp_path: Path) -> No
 
 def test_letters_check_counts_digits_read_on_letters_only_words() -> None:
     from recognizer.types import DigitBox, Reading
-    from train.evaluate import centres_inside as digits_on_words
     from train.letters_check import letters_only_boxes, score_photo
+    from train.metrics import centres_inside as digits_on_words
 
     words = [{"quad": [10, 10, 50, 10, 50, 30, 10, 30], "text": "SHOP"},
              {"quad": [60, 10, 90, 10, 90, 30, 60, 30], "text": "No5"},      # has a digit: not judged

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from recognizer.types import DigitBox, Reading
-from train.evaluate import evaluate_split, extra_digits, invented_numbers
+from train.evaluate import evaluate_split
+from train.metrics import extra_digits, invented_numbers
 
 # --------------------------------------------------------------------------- train.mine --truth
 

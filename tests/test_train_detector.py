@@ -10,7 +10,7 @@ import torch
 
 from train import augment
 from train.detector import lr_lambda_factory
-from train.evaluate import box_iou
+from train.metrics import box_iou
 
 GEOMETRY_ONLY = augment.DetectionAugment(
     augment.DetectionAugmentConfig(

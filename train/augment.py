@@ -2,7 +2,7 @@
 
 Every function takes and returns ``(H, W, 3)`` uint8 images. Colour order matters only for
 the hue/saturation and grey conversions, which are told the order: crops are RGB (the project
-keeps them so), detector frames are BGR (``train.datasets.DetectionDataset`` hands its
+keeps them so), detector frames are BGR (``train.detection_dataset.DetectionDataset`` hands its
 ``transforms`` the BGR frame). Randomness comes from an explicit ``numpy.random.Generator`` so
 runs repeat for a fixed seed; :class:`WithItemRng` adapts an augmentation to the datasets'
 one-argument (crop) and two-argument (image, boxes) hooks.

@@ -35,25 +35,23 @@ from torch.utils.data import DataLoader
 from recognizer.labels import NOT_DIGIT_LABEL, NUM_DIGITS
 from train.augment import CROP_PRESETS, WithItemRng, crop_augment
 from train.common import (
-    Stopwatch,
     TrainingError,
     UsageError,
     amp_enabled,
     autocast,
     choose_device,
     command_line,
-    in_ranges,
     load_model_checkpoint,
     make_grad_scaler,
-    parse_ranges,
     progress,
-    restore_training_state,
     run_main,
-    save_training_checkpoint,
     seed_everything,
     setup_logging,
     worker_init_fn,
 )
+from train.inputs import load_crops
+from train.loop import Checkpoints, Stopwatch, epochs, resume
+from train.metrics import confusion_matrix, format_confusion
 
 log = logging.getLogger("train.classifier")
 
@@ -105,42 +103,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 # --------------------------------------------------------------------------- data
-
-
-def load_crops(specs: Sequence[str], npz_ranges: str | None, option: str) -> Any:
-    """Open and concatenate crop SPECs with ``train.datasets.open_crops``.
-
-    Args:
-        specs: crop sources (folders, .mat, .npz, SVHN folders).
-        npz_ranges: keep only crops of ``.npz`` sources whose ``source_image`` is in these
-            ranges (e.g. ``"1-128,257-"``); other kinds of source are kept whole.
-        option: the option that named them (for messages).
-
-    Returns:
-        One ``train.datasets.CropDataset`` (``.images`` uint8 RGB, ``.labels`` int64).
-
-    Raises:
-        UsageError: a SPEC cannot be read, or nothing is left.
-    """
-    from train import datasets
-
-    ranges = parse_ranges(npz_ranges) if npz_ranges else None
-    parts = []
-    for spec in specs:
-        try:
-            ds = datasets.open_crops(spec)
-        except (OSError, ValueError) as exc:  # DatasetError and SVHNFormatError are ValueErrors
-            raise UsageError(f"{option} {spec!r}: {exc}") from exc
-        if ranges is not None and str(spec).lower().endswith(".npz"):
-            if ds.source_image is None:
-                raise UsageError(f"{option} {spec!r} has no source_image array; drop the source-image filter")
-            ds = ds.subset(np.array([in_ranges(int(k), ranges) for k in ds.source_image], dtype=bool))
-        log.info("%s %s: %d crops", option, spec, len(ds))
-        parts.append(ds)
-    total = sum(len(p) for p in parts)
-    if total == 0:
-        raise UsageError(f"{option} {' '.join(specs)}: no crops left (check the files and the source-image filter)")
-    return datasets.CropDataset.concat(*[p for p in parts if len(p)])
 
 
 def widen_classifier(model: nn.Module, num_classes: int) -> None:
@@ -305,7 +267,7 @@ def _main(argv: Sequence[str] | None) -> int:
         log.info("added the 'not a digit' class to the classifier from %s", args.init or args.resume)
     num_classes = model.fc.out_features
     if int(val_ds.classes.max(initial=0)) >= num_classes:
-        raise UsageError(f"--val has crops labelled 'not a digit' (-1) but --train has none; "
+        raise UsageError("--val has crops labelled 'not a digit' (-1) but --train has none; "
                          "add not-digit crops to --train or drop them from --val")
     model.to(device)
 
@@ -317,16 +279,12 @@ def _main(argv: Sequence[str] | None) -> int:
         optimizer, mode="max", factor=args.lr_factor, patience=args.lr_patience, min_lr=args.min_lr
     )
     scaler = make_grad_scaler(use_amp)
-    start_epoch, step, best = 0, 0, None
-    previous_wall = 0.0
+    run = resume(resume_ckpt, optimizer=optimizer, scheduler=scheduler, scaler=scaler, source=args.resume)
     if resume_ckpt is not None:
-        start_epoch, step, best = restore_training_state(
-            resume_ckpt.extra, optimizer=optimizer, scheduler=scheduler, scaler=scaler, source=args.resume
-        )
-        previous_wall = float(resume_ckpt.metadata.get("wall_time_s", 0.0) or 0.0)
-        log.info("resumed from %s: %d epochs done, %d steps, best val acc %s", args.resume, start_epoch, step, best)
+        log.info("resumed from %s: %d epochs done, %d steps, best val acc %s", args.resume, run.epoch, run.step, run.best)
+    checkpoints = Checkpoints(out, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
 
-    def metadata(epoch_done: int, val_acc: float, best_epoch: int | None) -> dict[str, Any]:
+    def metadata(epoch_done: int, val_acc: float) -> dict[str, Any]:
         return {
             "task": "classifier",
             "train": list(args.train),
@@ -336,10 +294,10 @@ def _main(argv: Sequence[str] | None) -> int:
             "train_size": len(train_ds),
             "val_size": len(val_ds),
             "epochs": epoch_done,
-            "steps": step,
+            "steps": run.step,
             "val_accuracy": val_acc,
-            "best_val_accuracy": best,
-            "best_epoch": best_epoch,
+            "best_val_accuracy": run.best,
+            "best_epoch": run.best_epoch,
             "augment": args.augment,
             "lr": args.lr,
             "batch_size": args.batch_size,
@@ -347,53 +305,39 @@ def _main(argv: Sequence[str] | None) -> int:
             "seed": args.seed,
             "init": args.init or (resume_ckpt.metadata.get("init") if resume_ckpt else None),
             "command": command_line(argv),
-            "wall_time_s": round(previous_wall + clock.elapsed(), 1),
+            "wall_time_s": run.wall_time(clock),
             "device": str(device),
         }
 
     # ---- loop
-    best_epoch = resume_ckpt.metadata.get("best_epoch") if resume_ckpt else None
     show = not args.no_progress
-    for epoch in range(start_epoch, args.epochs):
-        if args.max_steps is not None and step >= args.max_steps:
-            break
-        t_epoch, step_before = time.perf_counter(), step
-        loss, acc, step = train_one_epoch(
+    for epoch in epochs(run, args.epochs, args.max_steps):
+        t_epoch, step_before = time.perf_counter(), run.step
+        loss, acc, run.step = train_one_epoch(
             model, train_loader, criterion, optimizer, scaler, device, use_amp,
-            epoch=epoch, step=step, max_steps=args.max_steps, show_progress=show,
+            epoch=epoch, step=run.step, max_steps=args.max_steps, show_progress=show,
         )
         t_train = time.perf_counter() - t_epoch
         val_loss, val_acc, _ = evaluate(model, val_loader, criterion, device, use_amp, show)
         t_val = time.perf_counter() - t_epoch - t_train
         scheduler.step(val_acc)
-        improved = best is None or val_acc > best
-        if improved:
-            best, best_epoch = val_acc, epoch + 1
+        improved = run.end_epoch(epoch + 1, val_acc)
         log.info(
             "epoch %d/%d: train loss %.4f acc %.4f | val loss %.4f acc %.4f%s | lr %.2e | "
             "%d steps in %.1f s (%.3f s/step), validation %.1f s",
             epoch + 1, args.epochs, loss, acc, val_loss, val_acc, " (best)" if improved else "",
-            optimizer.param_groups[0]["lr"], step - step_before, t_train,
-            t_train / max(step - step_before, 1), t_val,
+            optimizer.param_groups[0]["lr"], run.step - step_before, t_train,
+            t_train / max(run.step - step_before, 1), t_val,
         )
-        state = {"epoch": epoch + 1, "step": step, "best_metric": best,
-                 "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
-        meta = metadata(epoch + 1, val_acc, best_epoch)
-        save_training_checkpoint(out / "last.pt", model, metadata=meta, **state)
-        if improved:
-            save_training_checkpoint(out / "best.pt", model, metadata=meta, **state)
+        checkpoints.save(model, run, metadata(epoch + 1, val_acc), improved=improved)
 
     # ---- final: reload the best weights and measure them on the held-out crops
-    best_path = out / "best.pt"
-    if not best_path.is_file():
-        raise TrainingError(f"no epoch finished, so {best_path} was never written; raise --epochs or --max-steps")
-    final = load_model_checkpoint(best_path, "classifier", "best checkpoint").model.to(device)
+    final = checkpoints.load_best("classifier").model.to(device)
     _, final_acc, preds = evaluate(final, val_loader, criterion, device, use_amp, show)
-    from train.evaluate import confusion_matrix, format_confusion
-
+    best_path = checkpoints.best_path
     log.info("confusion matrix of %s on the validation crops:\n%s", best_path,
              format_confusion(confusion_matrix(preds, val_ds.classes, num_classes=num_classes)))
-    print(f"held-out accuracy: {final_acc:.4f} on {len(val_ds)} crops (best epoch {best_epoch}, {best_path})")
+    print(f"held-out accuracy: {final_acc:.4f} on {len(val_ds)} crops (best epoch {run.best_epoch}, {best_path})")
     return 0
 
 

@@ -1,13 +1,9 @@
 """Plumbing shared by the training and evaluation recipes.
 
 Seeding, device choice, distributed setup (torchrun), mixed precision, progress bars, logging,
-index-range filters and checkpoint-and-resume helpers live here so that ``train/classifier.py``
-and ``train/detector.py`` read top to bottom as recipes.
-
-A training checkpoint is an ordinary ``recognizer.models`` checkpoint (it rebuilds its own
-model) whose ``extra`` dict carries what resuming needs: ``epoch`` (epochs completed),
-``step`` (optimizer steps taken), ``best_metric``, and the optimizer, scheduler and AMP scaler
-state dicts.
+index-range filters, checkpoint loading and the commands' error handling live here so that
+``train/classifier.py`` and ``train/detector.py`` read top to bottom as recipes; the loop
+skeleton they share (resume, checkpoint writing, best-by-validation) is :mod:`train.loop`.
 """
 from __future__ import annotations
 
@@ -17,7 +13,6 @@ import os
 import random
 import shlex
 import sys
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,16 +22,15 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from recognizer.cli import FailedError, UsageError
+from recognizer.cli import run_main as cli_run_main
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class UsageError(Exception):
-    """Bad user input (a missing file, a malformed option): printed as one line, exit code 2."""
-
-
-class TrainingError(Exception):
+class TrainingError(FailedError):
     """Training cannot go on (a non-finite loss, say): printed as one line, exit code 1."""
 
 
@@ -62,38 +56,27 @@ def worker_init_fn(worker_id: int) -> None:
 
 
 def choose_device(name: str | None = "auto", local_rank: int | None = None) -> torch.device:
-    """Resolve a ``--device`` value.
+    """Resolve a ``--device`` value with :func:`recognizer.engine.choose_device`.
 
     Args:
         name: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
-            or ``"mps"``.
+            or ``"mps"`` (case and surrounding spaces ignored).
         local_rank: under torchrun, the process's GPU index; ``"auto"``/``"cuda"`` then mean
-            ``cuda:local_rank``.
+            ``cuda:local_rank`` (else ``cuda:0``: a CUDA device here always has an index).
 
     Raises:
         UsageError: for an unknown name or a device that is not available.
     """
+    from recognizer.engine import choose_device as engine_choose_device
+
     name = (name or "auto").strip().lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise UsageError(f"--device {name!r} is not a device; expected auto, cpu, cuda, cuda:N or mps") from exc
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {name!r}: CUDA is not available here; use --device cpu")
-        if device.index is None:
-            device = torch.device("cuda", local_rank or 0)
-        if device.index >= torch.cuda.device_count():
-            raise UsageError(
-                f"--device {name!r}: only {torch.cuda.device_count()} CUDA device(s) are visible"
-            )
-    elif device.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise UsageError(f"--device {name!r}: MPS is not available here; use --device cpu")
-    elif device.type != "cpu":
-        raise UsageError(f"--device {name!r} is not supported; expected auto, cpu, cuda, cuda:N or mps")
+        device = engine_choose_device(name)
+        if device.type == "cuda" and device.index is None:
+            device = engine_choose_device(f"cuda:{local_rank or 0}")
+    except ValueError as exc:
+        message = str(exc)  # "device 'x' ...": the option's own message
+        raise UsageError(f"--{message}" if message.startswith("device ") else f"--device {name!r}: {message}") from exc
     return device
 
 
@@ -283,50 +266,13 @@ def in_ranges(value: int, ranges: Sequence[tuple[int, int | None]]) -> bool:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _models() -> Any:
+def recognizer_models() -> Any:
     """Import ``recognizer.models`` lazily, so ``--help`` works even before it exists."""
     try:
         import recognizer.models as models
     except ImportError as exc:  # pragma: no cover - only while the package is incomplete
         raise UsageError(f"recognizer.models is not importable: {exc}") from exc
     return models
-
-
-def save_training_checkpoint(
-    path: Path,
-    model: torch.nn.Module,
-    *,
-    metadata: dict[str, Any],
-    epoch: int,
-    step: int,
-    best_metric: float | None,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    scaler: torch.amp.GradScaler | None = None,
-) -> Path:
-    """Write a self-describing checkpoint with resume state, atomically.
-
-    Args:
-        path: destination file.
-        model: the bare model (unwrap DDP first).
-        metadata: JSON-able training facts (data specs, epochs, metrics, command line).
-        epoch: epochs completed.
-        step: optimizer steps taken.
-        best_metric: best validation metric so far (None before any validation).
-        optimizer, scheduler, scaler: their state dicts are stored for ``--resume``.
-    """
-    models = _models()
-    extra: dict[str, Any] = {"epoch": int(epoch), "step": int(step)}
-    extra["best_metric"] = None if best_metric is None else float(best_metric)
-    if optimizer is not None:
-        extra["optimizer"] = optimizer.state_dict()
-    if scheduler is not None:
-        extra["scheduler"] = scheduler.state_dict()
-    if scaler is not None and scaler.is_enabled():
-        extra["scaler"] = scaler.state_dict()
-    # save_checkpoint writes a temporary file and renames it: an interrupted save never
-    # destroys the previous last.pt/best.pt.
-    return Path(models.save_checkpoint(path, model, metadata=metadata, extra=extra))
 
 
 def load_model_checkpoint(path: str | Path, kind: str, option: str) -> Any:
@@ -340,7 +286,7 @@ def load_model_checkpoint(path: str | Path, kind: str, option: str) -> Any:
     Returns:
         ``recognizer.models.Checkpoint``.
     """
-    models = _models()
+    models = recognizer_models()
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"{option} {str(path)!r}: no such file")
@@ -350,67 +296,11 @@ def load_model_checkpoint(path: str | Path, kind: str, option: str) -> Any:
         raise UsageError(f"{option}: {exc}") from exc
 
 
-def restore_training_state(
-    extra: dict[str, Any],
-    *,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    scaler: torch.amp.GradScaler | None = None,
-    source: str = "checkpoint",
-) -> tuple[int, int, float | None]:
-    """Load optimizer/scheduler/scaler state saved by :func:`save_training_checkpoint`.
-
-    Returns:
-        ``(epochs_completed, steps_taken, best_metric)``.
-
-    Raises:
-        UsageError: when the checkpoint lacks resume state (a shipped weights file, say).
-    """
-    extra = dict(extra or {})
-    if "epoch" not in extra or (optimizer is not None and "optimizer" not in extra):
-        raise UsageError(
-            f"--resume {source}: the file has no training state (epoch/optimizer); "
-            "use --init to start from its weights instead"
-        )
-    if optimizer is not None:
-        try:
-            optimizer.load_state_dict(extra["optimizer"])
-        except (ValueError, KeyError) as exc:
-            raise UsageError(f"--resume {source}: optimizer state does not match this run: {exc}") from exc
-    if scheduler is not None and extra.get("scheduler") is not None:
-        scheduler.load_state_dict(extra["scheduler"])
-    if scaler is not None and scaler.is_enabled() and extra.get("scaler") is not None:
-        scaler.load_state_dict(extra["scaler"])
-    best = extra.get("best_metric")
-    return int(extra["epoch"]), int(extra.get("step", 0)), None if best is None else float(best)
-
-
-class Stopwatch:
-    """Wall time since creation, in seconds (for checkpoint metadata)."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-
 def run_main(fn: Any, argv: Sequence[str] | None, prog: str) -> int:
-    """Call a recipe body, turning UsageError (exit 2) and TrainingError (exit 1) into one line.
-
-    ``KeyboardInterrupt`` exits with 130 (the checkpoints already written stay).
-    """
-    try:
-        return int(fn(argv) or 0)
-    except UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    """Call a recipe body through the project's one error-to-exit-status mapping
+    (:func:`recognizer.cli.run_main`): UsageError exits 2, TrainingError 1, Ctrl-C 130 (the
+    checkpoints already written stay)."""
+    return cli_run_main(prog, lambda: fn(argv))
 
 
 def chunks(seq: Sequence[T], size: int) -> Iterator[Sequence[T]]:

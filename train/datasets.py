@@ -1,8 +1,8 @@
-"""Datasets over SVHN-format data: whole images for the detector, 32x32 crops for the classifier.
+"""SVHN-format splits and the classifier's 32x32 crops (detector images: :mod:`train.detection_dataset`).
 
 All conversion and cropping goes through :mod:`recognizer.preprocess`, so training sees exactly
-what inference sees: detector images are ``frame_to_tensor`` output (RGB float in [0, 1]),
-classifier crops are cut by ``crop_digits`` and normalised by ``crops_to_tensor``.
+what inference sees: classifier crops are cut by ``crop_digits`` and normalised by
+``crops_to_tensor`` (detector images are ``frame_to_tensor`` output).
 
 An SVHN-format folder ("split") holds ``digitStruct.mat`` (SVHN's format 1) or ``labels.json``
 (the project's plain-text equivalent) plus the images they name, relative to the folder.
@@ -11,32 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from recognizer.labels import DETECTOR_DIGIT, NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, crop_labels_to_classes
-from recognizer.preprocess import crop_digits, crops_to_tensor, frame_to_tensor
+from recognizer.labels import NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, crop_labels_to_classes
+from recognizer.preprocess import crop_digits, crops_to_tensor
 from train.svhn import SVHNImage, read_32x32_mat, read_digitstruct, read_labels_json
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-DetectionTransform = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
-"""``(image (H, W, 3) uint8 BGR, boxes (N, 4) float32 xyxy) -> (image, boxes)``, same N."""
-
 CropAugment = Callable[[np.ndarray], np.ndarray]
 """``(crop (32, 32, 3) uint8 RGB) -> crop (32, 32, 3) uint8 RGB``."""
-
-MIN_BOX_SIDE = 1.0
-"""Boxes thinner than this many pixels after clipping are dropped from detector targets
-(Faster R-CNN rejects degenerate boxes; SVHN has a few at the image border)."""
 
 
 class DatasetError(ValueError):
@@ -96,46 +86,19 @@ def load_split(root: str | os.PathLike, *, cache: bool = True, workers: int = 1)
 
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray | None, str | None]:
-    """Read an image file as ``(H, W, 3)`` uint8 BGR.
+    """Read an image file as ``(H, W, 3)`` uint8 BGR, at full size, decoded exactly as the
+    recognizer decodes it (:func:`recognizer.imageio.load_image`).
 
     Returns:
         ``(image, None)``, or ``(None, "missing")`` / ``(None, "unreadable image")``.
     """
-    path = Path(path)
+    from recognizer.imageio import ImageReadError, load_image
+
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)  # imdecode: also non-ASCII paths
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None, "missing"
-    except OSError:
-        return None, "unreadable image"
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        return None, "unreadable image"
+        image, _ = load_image(path, max_side=None)  # never downscaled: boxes are in the file's pixels
+    except ImageReadError as exc:
+        return None, "missing" if exc.missing else "unreadable image"
     return image, None
-
-
-def read_batches(
-    items: Sequence[T], path_of: Callable[[T], str | os.PathLike], batch_size: int
-) -> Iterator[tuple[list[T], list[np.ndarray], list[tuple[T, str]]]]:
-    """Decode ``items`` in batches of ``batch_size`` with :func:`read_image`.
-
-    Yields ``(kept items, their BGR images, skipped (item, reason) pairs)`` per batch; an
-    unreadable image is logged as a warning, left out of the batch and reported as skipped.
-    """
-    for start in range(0, len(items), max(1, batch_size)):
-        kept: list[T] = []
-        images: list[np.ndarray] = []
-        skipped: list[tuple[T, str]] = []
-        for item in items[start : start + batch_size]:
-            path = path_of(item)
-            image, reason = read_image(path)
-            if image is None:
-                log.warning("%s: %s, skipped", path, reason)
-                skipped.append((item, str(reason)))
-                continue
-            kept.append(item)
-            images.append(image)
-        yield kept, images, skipped
 
 
 def image_number(name: str) -> int | None:
@@ -144,7 +107,7 @@ def image_number(name: str) -> int | None:
     return int(stem) if stem.isdigit() else None
 
 
-def _select(records: Sequence[SVHNImage], indices: Iterable[int] | None, names: Iterable[str] | None, where: Path) -> list[int]:
+def select_indices(records: Sequence[SVHNImage], indices: Iterable[int] | None, names: Iterable[str] | None, where: Path) -> list[int]:
     """Positions in ``records`` chosen by ``indices`` and/or ``names`` (all when both are None)."""
     chosen = list(range(len(records)))
     if indices is not None:
@@ -166,157 +129,6 @@ def _select(records: Sequence[SVHNImage], indices: Iterable[int] | None, names: 
         allowed = set(chosen)
         chosen = [by_name[n] for n in wanted if by_name[n] in allowed]
     return chosen
-
-
-# --------------------------------------------------------------------------- detection
-
-
-class DetectionDataset(Dataset):
-    """Whole images and their digit boxes, for the detector.
-
-    Items are ``(image, target)``: ``image`` a ``(3, H, W)`` float32 RGB tensor in [0, 1]
-    (:func:`recognizer.preprocess.frame_to_tensor`); ``target`` a dict with ``"boxes"``
-    ``(N, 4)`` float32 xyxy clipped to the image (boxes thinner than 1 px dropped),
-    ``"labels"`` ``(N,)`` int64 all 1 (detector class "digit"), ``"digits"`` ``(N,)`` int64
-    0..9 and ``"image_id"`` (int, the image's position in the annotation file).
-
-    Images listed but absent are skipped at construction; images that cannot be decoded are
-    skipped when first met (the next image is served in their place, so ``target["image_id"]``
-    tells which one came back). Both are logged and listed in :attr:`skipped`. Pass
-    ``verify=True`` to decode everything up front so indices and :attr:`records` stay aligned.
-
-    Attributes:
-        records: the :class:`SVHNImage` of each index (unclipped boxes, for evaluation).
-        image_ids: position of each index in the annotation file.
-        skipped: ``(name, reason)`` of every image left out.
-        split: the annotations read (all images, also unselected ones).
-    """
-
-    def __init__(
-        self,
-        root: str | os.PathLike,
-        *,
-        transforms: DetectionTransform | None = None,
-        indices: Iterable[int] | None = None,
-        names: Iterable[str] | None = None,
-        verify: bool = False,
-        cache: bool = True,
-        workers: int = 1,
-    ) -> None:
-        """Open a split.
-
-        Args:
-            root: SVHN-format folder (``digitStruct.mat`` or ``labels.json`` + images), or the
-                annotation file.
-            transforms: optional augmentation on uint8 BGR images and xyxy boxes.
-            indices: use only these positions of the annotation file.
-            names: use only these images (``"5.png"``, or ``"train/5.png"`` for labels.json).
-            verify: decode every image now and skip the corrupt ones.
-            cache: cache the parsed ``digitStruct.mat``.
-            workers: processes for parsing an uncached ``digitStruct.mat``.
-
-        Raises:
-            DatasetError: no annotations, an empty split or selection, or no image usable.
-            train.svhn.SVHNFormatError: unreadable annotations.
-        """
-        self.split = load_split(root, cache=cache, workers=workers)
-        self.root = self.split.image_root
-        self.transforms = transforms
-        where = self.split.annotation_file
-        if not self.split.records:
-            raise DatasetError(f"{where}: the split lists no images")
-        chosen = _select(self.split.records, indices, names, where)
-        if not chosen:
-            raise DatasetError(f"{where}: the selection matches none of its {len(self.split.records)} images")
-        self.skipped: list[tuple[str, str]] = []
-        kept: list[int] = []
-        for i in chosen:
-            record = self.split.records[i]
-            path = self.root / record.name
-            reason = None
-            if verify:
-                _, reason = read_image(path)
-            elif not path.is_file():
-                reason = "missing"
-            if reason is None:
-                kept.append(i)
-            else:
-                self.skipped.append((record.name, reason))
-        if self.skipped:
-            first = ", ".join(f"{n} ({r})" for n, r in self.skipped[:3])
-            log.warning("%s: skipping %d of %d images: %s%s", where, len(self.skipped), len(chosen), first,
-                        " ..." if len(self.skipped) > 3 else "")
-        if not kept:
-            raise DatasetError(
-                f"{where}: none of the {len(chosen)} selected images can be read "
-                f"(first: {self.skipped[0][0]}, {self.skipped[0][1]}); are the images next to the annotations?"
-            )
-        self.image_ids: list[int] = kept
-        self.records: list[SVHNImage] = [self.split.records[i] for i in kept]
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def image_path(self, index: int) -> Path:
-        """Path of image ``index``."""
-        return self.root / self.records[index].name
-
-    def load_image(self, index: int) -> np.ndarray:
-        """Image ``index`` as ``(H, W, 3)`` uint8 BGR.
-
-        Raises:
-            DatasetError: the file is missing or cannot be decoded.
-        """
-        image, reason = read_image(self.image_path(index))
-        if image is None:
-            raise DatasetError(f"{self.image_path(index)}: {reason}")
-        return image
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        n = len(self.records)
-        if not -n <= index < n:
-            raise IndexError(f"index {index} out of range for {n} images")
-        index %= n
-        for attempt in range(n):
-            i = (index + attempt) % n
-            image, reason = read_image(self.image_path(i))
-            if image is not None:
-                return self._item(i, image)
-            name = self.records[i].name
-            if (name, reason) not in self.skipped:
-                self.skipped.append((name, str(reason)))
-                log.warning("%s: skipping %s (%s)", self.split.annotation_file, name, reason)
-        raise DatasetError(f"{self.split.annotation_file}: no image of the split can be read")
-
-    def _item(self, i: int, image_bgr: np.ndarray) -> tuple[torch.Tensor, dict[str, Any]]:
-        record = self.records[i]
-        boxes = record.xyxy
-        if self.transforms is not None:
-            image_bgr, new_boxes = self.transforms(image_bgr, boxes)
-            new_boxes = np.asarray(new_boxes, dtype=np.float32).reshape(-1, 4)
-            if len(new_boxes) != len(boxes):
-                raise ValueError(
-                    f"transforms returned {len(new_boxes)} boxes for {len(boxes)}; expected the same boxes, moved"
-                )
-            boxes = new_boxes
-        h, w = image_bgr.shape[:2]
-        boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
-        keep = ((boxes[:, 2] - boxes[:, 0]) >= MIN_BOX_SIDE) & ((boxes[:, 3] - boxes[:, 1]) >= MIN_BOX_SIDE)
-        digits = record.digits[keep]
-        target = {
-            "boxes": torch.from_numpy(np.ascontiguousarray(boxes[keep])).reshape(-1, 4),
-            "labels": torch.full((len(digits),), DETECTOR_DIGIT, dtype=torch.int64),
-            "digits": torch.from_numpy(np.array(digits, dtype=np.int64)),
-            "image_id": int(self.image_ids[i]),
-        }
-        return frame_to_tensor(image_bgr), target
-
-
-def detection_collate(batch: Sequence[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
-    """Collate detection items into ``(list of images, list of targets)`` (sizes differ)."""
-    images = [item[0] for item in batch]
-    targets = [item[1] for item in batch]
-    return images, targets
 
 
 # --------------------------------------------------------------------------- crops
@@ -526,7 +338,7 @@ class CropDataset(Dataset):
         where = split.annotation_file
         if not split.records:
             raise DatasetError(f"{where}: the split lists no images")
-        chosen = _select(split.records, indices, names, where)
+        chosen = select_indices(split.records, indices, names, where)
         crops: list[np.ndarray] = []
         labels: list[np.ndarray] = []
         sources: list[np.ndarray] = []

@@ -34,11 +34,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from train import datasets
 from train.augment import DETECTION_PRESETS, DetectionAugment, WithItemRng, detection_augment
 from train.common import (
     DistInfo,
-    Stopwatch,
     TrainingError,
     UsageError,
     amp_enabled,
@@ -48,19 +46,19 @@ from train.common import (
     cleanup_distributed,
     command_line,
     env_dist_info,
-    in_ranges,
     init_distributed,
     load_model_checkpoint,
     make_grad_scaler,
-    parse_ranges,
     progress,
-    restore_training_state,
     run_main,
-    save_training_checkpoint,
     seed_everything,
     setup_logging,
     worker_init_fn,
 )
+from train.detection_dataset import DetectionDataset, detection_collate
+from train.inputs import select_images
+from train.loop import Checkpoints, Stopwatch, epochs, resume
+from train.metrics import average_precision, coco_average_precision
 
 log = logging.getLogger("train.detector")
 
@@ -122,43 +120,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- data
 
 
-def select_images(root: str, ranges_text: str | None, option: str) -> list[int]:
-    """Positions in ``root``'s annotation file of the images whose number is in ``ranges_text``.
-
-    Args:
-        root: SVHN-format folder.
-        ranges_text: e.g. ``"1-128"``; None selects every image.
-        option: the option that named the folder (for messages).
-
-    Raises:
-        UsageError: the folder cannot be read or nothing is selected.
-    """
-    if not Path(root).exists():
-        raise UsageError(f"{option} {root!r}: no such folder; expected an SVHN-format folder")
-    try:
-        records = datasets.load_split(root).records
-    except (OSError, ValueError) as exc:  # DatasetError and SVHNFormatError are ValueErrors
-        raise UsageError(f"{option} {root!r}: {exc}") from exc
-    if not ranges_text:
-        indices = list(range(len(records)))
-    else:
-        ranges = parse_ranges(ranges_text)
-        indices = [i for i, r in enumerate(records)
-                   if (k := datasets.image_number(r.name)) is not None and in_ranges(k, ranges)]
-    if not indices:
-        raise UsageError(f"{option} {root!r}: no images selected from {len(records)} "
-                         "(check the folder and the image-number filter)")
-    return indices
-
-
 def open_detection(root: str, indices: Sequence[int], augment: DetectionAugment | None, option: str) -> Any:
-    """``train.datasets.DetectionDataset`` of the chosen images, augmented on the fly.
+    """``train.detection_dataset.DetectionDataset`` of the chosen images, augmented on the fly.
 
     Raises:
         UsageError: no image of the selection can be read.
     """
     try:
-        return datasets.DetectionDataset(
+        return DetectionDataset(
             root, indices=indices, transforms=WithItemRng(augment) if augment is not None else None
         )
     except (OSError, ValueError) as exc:
@@ -259,8 +228,6 @@ def validate(
     model: nn.Module, loader: DataLoader, device: torch.device, use_amp: bool, show_progress: bool
 ) -> dict[str, float | None]:
     """AP@0.5 and AP@[.5:.95] of ``model`` (unwrapped, eval mode) on ``loader``."""
-    from train.evaluate import average_precision, coco_average_precision
-
     model.eval()
     predictions: list[tuple[np.ndarray, np.ndarray]] = []
     truths: list[np.ndarray] = []
@@ -338,7 +305,7 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
     loader_kw: dict[str, Any] = {
         "num_workers": args.workers,
         "pin_memory": device.type == "cuda",
-        "collate_fn": datasets.detection_collate,
+        "collate_fn": detection_collate,
         "worker_init_fn": worker_init_fn,
         "persistent_workers": args.workers > 0,
     }
@@ -390,16 +357,10 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
         schedule=args.lr_schedule, milestones=[e * steps_per_epoch for e in args.lr_steps], gamma=args.lr_gamma,
     ))
     scaler = make_grad_scaler(use_amp)
-    start_epoch, step, best = 0, 0, None
-    previous_wall = 0.0
-    best_epoch = None
+    run = resume(resume_ckpt, optimizer=optimizer, scheduler=scheduler, scaler=scaler, source=args.resume)
     if resume_ckpt is not None:
-        start_epoch, step, best = restore_training_state(
-            resume_ckpt.extra, optimizer=optimizer, scheduler=scheduler, scaler=scaler, source=args.resume
-        )
-        previous_wall = float(resume_ckpt.metadata.get("wall_time_s", 0.0) or 0.0)
-        best_epoch = resume_ckpt.metadata.get("best_epoch")
-        log.info("resumed from %s: %d epochs done, %d steps, best AP@0.5 %s", args.resume, start_epoch, step, best)
+        log.info("resumed from %s: %d epochs done, %d steps, best AP@0.5 %s", args.resume, run.epoch, run.step, run.best)
+    checkpoints = Checkpoints(out, optimizer=optimizer, scheduler=scheduler, scaler=scaler)
 
     def metadata(epoch_done: int, val: dict[str, float | None]) -> dict[str, Any]:
         return {
@@ -409,11 +370,11 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
             "train_size": len(train_ds),
             "val_size": len(val_ds),
             "epochs": epoch_done,
-            "steps": step,
+            "steps": run.step,
             "val_ap50": val["ap50"],
             "val_ap": val["ap"],
-            "best_val_ap50": best,
-            "best_epoch": best_epoch,
+            "best_val_ap50": run.best,
+            "best_epoch": run.best_epoch,
             "augment": args.augment,
             "opt": args.opt,
             "lr": lr,
@@ -423,55 +384,42 @@ def _train(args: argparse.Namespace, argv: Sequence[str] | None, dist: DistInfo,
             "seed": args.seed,
             "init": args.init or (resume_ckpt.metadata.get("init") if resume_ckpt else None),
             "command": command_line(argv),
-            "wall_time_s": round(previous_wall + clock.elapsed(), 1),
+            "wall_time_s": run.wall_time(clock),
             "device": str(device),
         }
 
     # ---- loop
-    for epoch in range(start_epoch, args.epochs):
-        if args.max_steps is not None and step >= args.max_steps:
-            break
+    for epoch in epochs(run, args.epochs, args.max_steps):
         if dist.distributed:
             sampler.set_epoch(epoch)
-        t_epoch, step_before = time.perf_counter(), step
-        losses, step = train_one_epoch(
+        t_epoch, step_before = time.perf_counter(), run.step
+        losses, run.step = train_one_epoch(
             model, train_loader, optimizer, scheduler, scaler, device, use_amp,
-            epoch=epoch, step=step, max_steps=args.max_steps, clip=args.clip_grad_norm, show_progress=show,
+            epoch=epoch, step=run.step, max_steps=args.max_steps, clip=args.clip_grad_norm, show_progress=show,
         )
         t_train = time.perf_counter() - t_epoch
         if dist.is_main:
             val = validate(model_without_ddp, val_loader, device, use_amp, show)
             t_val = time.perf_counter() - t_epoch - t_train
-            score = val["ap50"] if val["ap50"] is not None else 0.0
-            improved = best is None or score > best
-            if improved:
-                best, best_epoch = score, epoch + 1
+            improved = run.end_epoch(epoch + 1, val["ap50"] if val["ap50"] is not None else 0.0)
             log.info(
                 "epoch %d/%d: %s | val AP@0.5 %s AP@[.5:.95] %s%s | lr %.2e | "
                 "%d steps in %.1f s (%.3f s/step), validation %.1f s",
                 epoch + 1, args.epochs, " ".join(f"{k} {v:.4f}" for k, v in losses.items()),
                 _fmt(val["ap50"]), _fmt(val["ap"]), " (best)" if improved else "", optimizer.param_groups[0]["lr"],
-                step - step_before, t_train, t_train / max(step - step_before, 1), t_val,
+                run.step - step_before, t_train, t_train / max(run.step - step_before, 1), t_val,
             )
-            state = {"epoch": epoch + 1, "step": step, "best_metric": best,
-                     "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
-            meta = metadata(epoch + 1, val)
-            save_training_checkpoint(out / "last.pt", model_without_ddp, metadata=meta, **state)
-            if improved:
-                save_training_checkpoint(out / "best.pt", model_without_ddp, metadata=meta, **state)
+            checkpoints.save(model_without_ddp, run, metadata(epoch + 1, val), improved=improved)
         # The other ranks wait here while rank 0 validates and writes.
         barrier(dist)
 
     # ---- final: reload the best weights and measure them
     if not dist.is_main:
         return 0
-    best_path = out / "best.pt"
-    if not best_path.is_file():
-        raise TrainingError(f"no epoch finished, so {best_path} was never written; raise --epochs or --max-steps")
-    final = load_model_checkpoint(best_path, "detector", "best checkpoint").model.to(device)
+    final = checkpoints.load_best("detector").model.to(device)
     val = validate(final, val_loader, device, use_amp, show)
     print(f"held-out AP@0.5: {_fmt(val['ap50'])}  AP@[.5:.95]: {_fmt(val['ap'])} on {len(val_ds)} images "
-          f"(best epoch {best_epoch}, {best_path})")
+          f"(best epoch {run.best_epoch}, {checkpoints.best_path})")
     return 0
 
 

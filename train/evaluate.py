@@ -17,12 +17,14 @@ The full mode reports:
 * precision of the reading: extra digits per image (read digits whose centre lies in no true
   digit box) and the share of images with an invented number (a reading made only of such
   digits), over every reading the pipeline returns, not only the top one;
-* detection AP@0.5 and COCO-style AP@[.5:.95] of the detector alone (single class);
+* detection AP@0.5 and COCO-style AP@[.5:.95] of the detector alone (single class), by our
+  all-point code and, when pycocotools is installed, by its COCOeval (101 recall points);
 * images per second of the pipeline;
 
 and writes ``report.json``, ``per_image.jsonl`` and a ``failures/`` folder of drawn mistakes.
 
-The metric functions at the top are pure (numpy in, floats out) so tests can check them.
+The metrics are pure functions in :mod:`train.metrics` (numpy in, floats out); what is read
+(the split, the selected images, crops) comes through :mod:`train.inputs`.
 """
 from __future__ import annotations
 
@@ -38,330 +40,26 @@ from typing import Any
 
 import numpy as np
 
+from train.inputs import clip_boxes, read_split, select_records
+from train.metrics import (
+    accuracy,
+    average_precision,
+    box_iou,  # noqa: F401 - importable from here as before (tests/test_not_digit.py)
+    coco_average_precision,
+    confusion_matrix,
+    format_confusion,
+    nan_to_none,
+    pycocotools_average_precision,
+    reading_precision,
+    top_text,
+)
+
 log = logging.getLogger("train.evaluate")
-
-COCO_IOU_THRESHOLDS: tuple[float, ...] = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2).tolist())
-"""IoU thresholds 0.50, 0.55, ..., 0.95 of COCO's AP@[.5:.95]."""
-
-# =========================================================================== metrics (pure)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every pair of xyxy boxes.
-
-    Args:
-        a: ``(N, 4)`` xyxy.
-        b: ``(M, 4)`` xyxy.
-
-    Returns:
-        ``(N, M)`` float64 IoU in [0, 1] (0 where a union is empty).
-    """
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def match_detections(
-    pred_boxes: np.ndarray, pred_scores: np.ndarray, gt_boxes: np.ndarray, iou_threshold: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy matching of one image's detections to its ground truth (COCO's rule).
-
-    Detections are taken by descending score; each takes the unmatched ground-truth box it
-    overlaps most, if that IoU is at least ``iou_threshold``; otherwise it is a false positive.
-
-    Args:
-        pred_boxes: ``(K, 4)`` xyxy.
-        pred_scores: ``(K,)`` confidences.
-        gt_boxes: ``(G, 4)`` xyxy.
-        iou_threshold: minimum IoU of a true positive.
-
-    Returns:
-        ``(scores, is_tp)``: the scores sorted descending ``(K,)`` and a bool ``(K,)`` array.
-    """
-    boxes = np.asarray(pred_boxes, dtype=np.float64).reshape(-1, 4)
-    scores = np.asarray(pred_scores, dtype=np.float64).reshape(-1)
-    if len(boxes) != len(scores):
-        raise ValueError(f"{len(boxes)} predicted boxes but {len(scores)} scores; expected one score per box")
-    order = np.argsort(-scores, kind="stable")
-    boxes, scores = boxes[order], scores[order]
-    is_tp = np.zeros(len(boxes), dtype=bool)
-    ious = box_iou(boxes, gt_boxes)
-    taken = np.zeros(ious.shape[1], dtype=bool)
-    for k in range(len(boxes)):
-        if not len(taken):
-            break
-        cand = np.where(taken, -1.0, ious[k])
-        j = int(np.argmax(cand))
-        if cand[j] >= iou_threshold:
-            taken[j] = True
-            is_tp[k] = True
-    return scores, is_tp
-
-
-def precision_recall(
-    predictions: Sequence[tuple[np.ndarray, np.ndarray]],
-    ground_truths: Sequence[np.ndarray],
-    iou_threshold: float = 0.5,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Precision and recall after each detection, all images pooled, by descending score.
-
-    Args:
-        predictions: per image ``(boxes (K, 4) xyxy, scores (K,))``.
-        ground_truths: per image ``(G, 4)`` xyxy boxes (same length as ``predictions``).
-        iou_threshold: minimum IoU of a true positive.
-
-    Returns:
-        ``(precision, recall, num_gt)``; the arrays have one entry per detection.
-    """
-    if len(predictions) != len(ground_truths):
-        raise ValueError(
-            f"{len(predictions)} predictions but {len(ground_truths)} ground truths; expected one of each per image"
-        )
-    all_scores: list[np.ndarray] = []
-    all_tp: list[np.ndarray] = []
-    num_gt = 0
-    for (boxes, scores), gt in zip(predictions, ground_truths):
-        gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
-        num_gt += len(gt)
-        s, tp = match_detections(boxes, scores, gt, iou_threshold)
-        all_scores.append(s)
-        all_tp.append(tp)
-    scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
-    tp = np.concatenate(all_tp) if all_tp else np.zeros(0, dtype=bool)
-    order = np.argsort(-scores, kind="stable")
-    tp = tp[order]
-    tp_cum = np.cumsum(tp)
-    fp_cum = np.cumsum(~tp)
-    precision = tp_cum / np.maximum(tp_cum + fp_cum, 1)
-    recall = tp_cum / num_gt if num_gt else np.zeros(len(tp))
-    return precision.astype(np.float64), recall.astype(np.float64), num_gt
-
-
-def average_precision(
-    predictions: Sequence[tuple[np.ndarray, np.ndarray]],
-    ground_truths: Sequence[np.ndarray],
-    iou_threshold: float = 0.5,
-) -> float:
-    """Single-class average precision at one IoU threshold, all-point interpolated.
-
-    The precision at each recall level is replaced by the best precision at that or any higher
-    recall (the envelope), and AP is the area under that step curve (PASCAL VOC 2010+).
-
-    Args:
-        predictions: per image ``(boxes (K, 4) xyxy, scores (K,))``.
-        ground_truths: per image ``(G, 4)`` xyxy boxes.
-        iou_threshold: minimum IoU of a true positive.
-
-    Returns:
-        AP in [0, 1]; 1.0 for perfect predictions, 0.0 when there are ground-truth boxes but no
-        detections, NaN when there is no ground-truth box at all (undefined, as COCO's -1).
-    """
-    precision, recall, num_gt = precision_recall(predictions, ground_truths, iou_threshold)
-    if num_gt == 0:
-        return float("nan")
-    if len(precision) == 0:
-        return 0.0
-    mrec = np.concatenate([[0.0], recall, [1.0]])
-    mpre = np.concatenate([[0.0], precision, [0.0]])
-    # Envelope: precision never rises as recall grows.
-    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
-    changes = np.where(mrec[1:] != mrec[:-1])[0]
-    return float(np.sum((mrec[changes + 1] - mrec[changes]) * mpre[changes + 1]))
-
-
-def coco_average_precision(
-    predictions: Sequence[tuple[np.ndarray, np.ndarray]],
-    ground_truths: Sequence[np.ndarray],
-    thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
-) -> float:
-    """COCO-style AP@[.5:.95]: :func:`average_precision` averaged over IoU ``thresholds``.
-
-    Returns:
-        The mean in [0, 1], or NaN when there is no ground-truth box.
-    """
-    values = [average_precision(predictions, ground_truths, t) for t in thresholds]
-    return float("nan") if any(np.isnan(values)) else float(np.mean(values))
-
-
-def accuracy(predicted: Sequence[Any], expected: Sequence[Any]) -> float:
-    """Fraction of positions where ``predicted`` equals ``expected`` (digits or number strings).
-
-    Returns:
-        Accuracy in [0, 1]; NaN for empty inputs.
-
-    Raises:
-        ValueError: when the lengths differ.
-    """
-    p, e = list(predicted), list(expected)
-    if len(p) != len(e):
-        raise ValueError(f"{len(p)} predictions but {len(e)} expected values; expected equal lengths")
-    if not p:
-        return float("nan")
-    return float(np.mean([a == b for a, b in zip(p, e)]))
-
-
-def confusion_matrix(predicted: Sequence[int], expected: Sequence[int], num_classes: int = 10) -> np.ndarray:
-    """Counts ``(num_classes, num_classes)`` int64: row = true class, column = predicted class."""
-    p = np.asarray(predicted, dtype=np.int64).reshape(-1)
-    e = np.asarray(expected, dtype=np.int64).reshape(-1)
-    if len(p) != len(e):
-        raise ValueError(f"{len(p)} predictions but {len(e)} expected values; expected equal lengths")
-    bad = (p < 0) | (p >= num_classes) | (e < 0) | (e >= num_classes)
-    if bad.any():
-        raise ValueError(f"class index outside 0..{num_classes - 1} in confusion matrix input")
-    m = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(m, (e, p), 1)
-    return m
-
-
-def format_confusion(matrix: np.ndarray) -> str:
-    """A plain-text table of a confusion matrix (rows true, columns predicted)."""
-    n = matrix.shape[0]
-    width = max(4, len(str(int(matrix.max()))) + 1 if matrix.size else 4)
-    head = "true\\pred" + "".join(f"{c:>{width}}" for c in range(n)) + f"{'acc':>7}"
-    lines = [head]
-    for r in range(n):
-        total = matrix[r].sum()
-        acc = f"{matrix[r, r] / total:7.3f}" if total else f"{'-':>7}"
-        lines.append(f"{r:>9}" + "".join(f"{int(v):>{width}}" for v in matrix[r]) + acc)
-    return "\n".join(lines)
-
-
-def centres_inside(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """``(K, R)`` bool: the centre of box k lies inside region r (both xyxy, edges included)."""
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    r = np.asarray(regions, np.float64).reshape(-1, 4)
-    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-    return (cx[:, None] >= r[None, :, 0]) & (cx[:, None] <= r[None, :, 2]) \
-        & (cy[:, None] >= r[None, :, 1]) & (cy[:, None] <= r[None, :, 3])
-
-
-def extra_digits(read_boxes: np.ndarray, gt_boxes: np.ndarray) -> np.ndarray:
-    """Which read digits lie outside every true digit box (their centre is in none).
-
-    Args:
-        read_boxes: ``(K, 4)`` xyxy boxes of the digits the pipeline read (all readings).
-        gt_boxes: ``(G, 4)`` xyxy true digit boxes.
-
-    Returns:
-        ``(K,)`` bool: True for a digit invented where the image has none (all of them when
-        there is no true box).
-    """
-    return ~centres_inside(read_boxes, gt_boxes).any(axis=1)
-
-
-def digit_boxes(reading: Any) -> np.ndarray:
-    """``(K, 4)`` float64 xyxy boxes of a reading's digits."""
-    return np.array([d.box for d in reading.digits], np.float64).reshape(-1, 4)
-
-
-def reading_precision(readings: Sequence[Any], gt_boxes: np.ndarray) -> tuple[int, int]:
-    """``(extra digits, invented numbers)`` of one image's readings against its true boxes
-    (see :func:`extra_digits` and :func:`invented_numbers`)."""
-    per = [digit_boxes(r) for r in readings]
-    all_read = np.concatenate(per) if per else np.zeros((0, 4))
-    return int(extra_digits(all_read, gt_boxes).sum()), invented_numbers(per, gt_boxes)
-
-
-def invented_numbers(readings_boxes: Sequence[np.ndarray], gt_boxes: np.ndarray) -> int:
-    """How many readings of one image are invented: every one of their digits is an extra digit.
-
-    Args:
-        readings_boxes: per reading, ``(K, 4)`` xyxy boxes of its digits.
-        gt_boxes: ``(G, 4)`` xyxy true digit boxes.
-    """
-    return int(sum(1 for b in readings_boxes if len(np.asarray(b).reshape(-1, 4)) and extra_digits(b, gt_boxes).all()))
-
-
-def top_text(readings: Sequence[Any]) -> str:
-    """Text of the most confident reading ("" when nothing was read)."""
-    if not readings:
-        return ""
-    return max(readings, key=lambda r: r.confidence).text
-
-
-def _nan_to_none(value: float | None) -> float | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    return round(float(value), 6)
-
-
-# =========================================================================== data
-
-
-def read_split(root: str | Path) -> Any:
-    """Annotations of an SVHN-format folder (``train.datasets.load_split``), as a one-line UsageError on failure.
-
-    Returns:
-        ``train.datasets.Split``: ``records`` (``SVHNImage``) and ``image_root``.
-    """
-    from train.common import UsageError
-    from train.datasets import load_split
-
-    if not Path(root).exists():
-        raise UsageError(f"--data {str(root)!r}: no such folder; expected an SVHN-format folder")
-    try:
-        return load_split(root)
-    except (OSError, ValueError) as exc:  # DatasetError, SVHNFormatError
-        raise UsageError(f"--data {str(root)!r}: {exc}") from exc
-
-
-def select_records(
-    records: Sequence[Any],
-    *,
-    names: Sequence[str] | None = None,
-    numbers: str | None = None,
-    limit: int | None = None,
-) -> list[Any]:
-    """Filter records by exact name (``"train/5.png"`` or ``"5.png"``), image number ranges and a count.
-
-    Raises:
-        UsageError: a requested name is absent or nothing is selected.
-    """
-    from train.common import UsageError, in_ranges, parse_ranges
-    from train.datasets import image_number
-
-    selected = list(records)
-    if names:
-        by_name = {}
-        for r in selected:
-            by_name.setdefault(r.name, r)
-            by_name.setdefault(Path(r.name).name, r)
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise UsageError(f"--names: {missing[0]!r} is not in the annotations (e.g. {selected[0].name!r})"
-                             if selected else f"--names: {missing[0]!r} is not in the annotations")
-        selected = [by_name[n] for n in names]
-    if numbers:
-        ranges = parse_ranges(numbers)
-        selected = [r for r in selected if (k := image_number(r.name)) is not None and in_ranges(k, ranges)]
-    if limit is not None:
-        if limit < 1:
-            raise UsageError(f"--limit {limit} must be at least 1")
-        selected = selected[:limit]
-    if not selected:
-        raise UsageError("no images selected: the split is empty or the filters match nothing")
-    return selected
-
 
 # =========================================================================== evaluation
 
 
 Detections = list[tuple[np.ndarray, np.ndarray]]
-
-
-def _clip_boxes(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    h, w = shape[:2]
-    return np.clip(np.asarray(boxes, np.float32).reshape(-1, 4), 0, [w, h, w, h])
 
 
 def _readings_as_detections(readings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -429,6 +127,7 @@ def evaluate_split(
     """
     import cv2
 
+    from recognizer.pipeline import recognize_timed
     from recognizer.preprocess import crop_digits
     from train.common import chunks, progress
     from train.datasets import read_image
@@ -469,11 +168,11 @@ def evaluate_split(
             if not images:
                 continue
             t0 = time.perf_counter()
-            readings = recognizer.recognize(images)
+            readings, timings = recognize_timed(recognizer, images)
             seconds += time.perf_counter() - t0
             if len(readings) != len(images):
                 raise RuntimeError(f"recognize returned {len(readings)} results for {len(images)} images")
-            for k, v in (getattr(recognizer, "last_timings", None) or {}).items():
+            for k, v in timings.items():
                 stage[k] = stage.get(k, 0.0) + float(v)
             dets = detect(images) if detect is not None else [_readings_as_detections(r) for r in readings]
             for rec, image, frame_readings, det in zip(recs, images, readings, dets):
@@ -481,7 +180,7 @@ def evaluate_split(
                 truths_text.append(truth)
                 read_text.append(read)
                 predictions.append(det)
-                gt = _clip_boxes(rec.xyxy, image.shape)
+                gt = clip_boxes(rec.xyxy, image.shape)
                 gt_boxes.append(gt)
                 extra, invented = reading_precision(frame_readings, gt)
                 extra_per_image.append(extra)
@@ -509,16 +208,17 @@ def evaluate_split(
     report: dict[str, Any] = {
         "images": n,
         "skipped": skipped,
-        "number_accuracy": _nan_to_none(accuracy(read_text, truths_text)),
+        "number_accuracy": nan_to_none(accuracy(read_text, truths_text)),
         "numbers_correct": int(sum(a == b for a, b in zip(read_text, truths_text))),
-        "digit_accuracy": _nan_to_none(accuracy(digit_pred, digit_true)) if classify is not None else None,
+        "digit_accuracy": nan_to_none(accuracy(digit_pred, digit_true)) if classify is not None else None,
         "digits": len(digit_true),
         "extra_digits_per_image": round(float(np.mean(extra_per_image)), 4) if n else None,
-        "images_with_extra_digits": _nan_to_none(float(np.mean(np.asarray(extra_per_image) > 0))) if n else None,
-        "images_with_invented_number": _nan_to_none(float(np.mean(np.asarray(invented_per_image) > 0))) if n else None,
-        "ap50": _nan_to_none(average_precision(predictions, gt_boxes, 0.5)),
-        "ap": _nan_to_none(coco_average_precision(predictions, gt_boxes)),
+        "images_with_extra_digits": nan_to_none(float(np.mean(np.asarray(extra_per_image) > 0))) if n else None,
+        "images_with_invented_number": nan_to_none(float(np.mean(np.asarray(invented_per_image) > 0))) if n else None,
+        "ap50": nan_to_none(average_precision(predictions, gt_boxes, 0.5)),
+        "ap": nan_to_none(coco_average_precision(predictions, gt_boxes)),
         "ap_source": "detector" if detect is not None else "readings",
+        **_pycocotools_ap(predictions, gt_boxes),
         "images_per_second": round(n / seconds, 3) if seconds > 0 else None,
         "seconds": round(seconds, 3),
         "stage_seconds": {k: round(v, 3) for k, v in stage.items()},
@@ -527,6 +227,17 @@ def evaluate_split(
     if classify is not None:
         report["confusion"] = confusion_matrix(digit_pred, digit_true).tolist()
     return report
+
+
+def _pycocotools_ap(predictions: Detections, gt_boxes: Sequence[np.ndarray]) -> dict[str, Any]:
+    """The report's ``coco_ap50``/``coco_ap`` (pycocotools' COCOeval, next to our ``ap50``/``ap``), or
+    None for both and the reason in ``coco_ap_error`` when pycocotools is not installed."""
+    try:
+        ap50, ap = pycocotools_average_precision(predictions, gt_boxes)
+    except ImportError:
+        return {"coco_ap50": None, "coco_ap": None,
+                "coco_ap_error": "pycocotools is not installed: pip install pycocotools"}
+    return {"coco_ap50": nan_to_none(ap50), "coco_ap": nan_to_none(ap), "coco_ap_error": None}
 
 
 def crop_log_probs(model: Any, crops: np.ndarray, device: Any, batch_size: int = 512, *, tta: bool = True) -> np.ndarray:
@@ -580,7 +291,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--npz-source-images", metavar="RANGES", help="with --crops: keep .npz crops whose source_image is in RANGES")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate at most N images")
     p.add_argument("--batch-size", type=int, default=8, help="images per recognizer call")
-    p.add_argument("--det-threshold", type=float, default=None, help="detector score threshold of the pipeline (default: the engine's)")
+    p.add_argument("--score-thresh", "--det-threshold", dest="score_thresh", type=float, default=None,
+                   help="detector score threshold of the pipeline (default: the one stored in the detector file; "
+                        "--det-threshold is the old spelling)")
     p.add_argument("--min-digit-score", type=float, default=None, help="classifier probability below which a digit is dropped")
     p.add_argument("--not-digit-thresh", type=float, default=None,
                    help="drop a detection whose 'not a digit' probability is at least this (classifiers with that class)")
@@ -608,8 +321,8 @@ def _fmt(value: float | None) -> str:
 
 
 def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
-    from train.classifier import load_crops
     from train.common import load_model_checkpoint
+    from train.inputs import load_crops
 
     data = load_crops(args.crops, args.npz_source_images, "--crops")
     crops, labels = data.images, data.labels
@@ -635,7 +348,7 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
         "filter": args.npz_source_images,
         "classifier": args.classifier,
         "count": int(len(labels)),
-        "digit_accuracy": _nan_to_none(acc),
+        "digit_accuracy": nan_to_none(acc),
         "confusion": matrix.tolist(),
         "not_digit_crops": int((~is_digit).sum()),
         "not_digit_rejected": not_digit_rejected,
@@ -661,11 +374,11 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     cls = load_model_checkpoint(args.classifier, "classifier", "--classifier")
     split = read_split(args.data)
     records = select_records(split.records, names=args.names, numbers=args.image_numbers, limit=args.limit)
-    # Without --det-threshold, the threshold the detector file recommends (as the CLI uses it).
+    # Without --score-thresh, the threshold the detector file recommends (as the CLI uses it).
     # The thresholds the files recommend unless an option overrides them, as the CLI does.
     extra = {"min_digit_score": args.min_digit_score} if args.min_digit_score is not None else {}
     try:
-        config = config_from_metadata(det.metadata, cls.metadata, det_score_thresh=args.det_threshold,
+        config = config_from_metadata(det.metadata, cls.metadata, det_score_thresh=args.score_thresh,
                                       not_digit_thresh=args.not_digit_thresh, tta=not args.no_tta, **extra)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
@@ -696,6 +409,11 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
           f"in {_fmt(report['images_with_extra_digits'])} of images; "
           f"images with an invented number: {_fmt(report['images_with_invented_number'])}")
     print(f"detection AP@0.5: {_fmt(report['ap50'])}  AP@[.5:.95]: {_fmt(report['ap'])}")
+    if report["coco_ap_error"] is None:
+        print(f"detection AP by pycocotools (COCOeval, 101 recall points): AP@0.5: {_fmt(report['coco_ap50'])}  "
+              f"AP@[.5:.95]: {_fmt(report['coco_ap'])}")
+    else:
+        print(f"detection AP by pycocotools: n/a ({report['coco_ap_error']})")
     print(f"speed: {report['images_per_second']} images/s on {report['device']} (batch {args.batch_size})")
     print(f"report: {path}; failures drawn: {report['failures_drawn']} in {out / 'failures'}")
     return 0

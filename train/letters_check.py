@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from train.common import UsageError, run_main, setup_logging
-from train.evaluate import centres_inside, digit_boxes
+from train.metrics import centres_inside, digit_boxes
 
 log = logging.getLogger("train.letters_check")
 
@@ -96,7 +96,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from recognizer.engine import Recognizer, config_from_metadata
     from train.common import in_ranges, load_model_checkpoint, parse_ranges
-    from train.datasets import read_batches
+    from train.inputs import read_batches
     from train.scene_text import photo_number
 
     if args.threads:

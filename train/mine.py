@@ -37,7 +37,8 @@ import numpy as np
 
 from recognizer.labels import NOT_DIGIT_LABEL
 from train.common import UsageError, run_main, setup_logging
-from train.evaluate import box_iou, read_split, select_records
+from train.inputs import read_split, select_records
+from train.metrics import box_iou
 
 log = logging.getLogger("train.mine")
 
@@ -185,7 +186,8 @@ def _main(argv: Sequence[str] | None) -> int:
     from recognizer.engine import Recognizer, RecognizerConfig
     from recognizer.preprocess import crop_digits
     from train.common import load_model_checkpoint
-    from train.datasets import image_number, read_batches
+    from train.datasets import image_number
+    from train.inputs import read_batches
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,5 +1,8 @@
 """SVHN's file formats: ``digitStruct.mat`` (format 1), ``labels.json``, ``*_32x32.mat`` (format 2).
 
+This module reads them; the writers are in :mod:`train.svhn_write` and the record and error
+types in :mod:`train.svhn_records`, all importable from here.
+
 Format 1 ("full numbers") ships each split as PNG images plus ``digitStruct.mat``, a MATLAB v7.3
 file, that is an HDF5 file behind a 512-byte MATLAB header. Its layout::
 
@@ -34,19 +37,23 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
 
-from recognizer.labels import SVHN_ZERO_LABEL, svhn_to_digits
+from recognizer.labels import svhn_to_digits
+from train.svhn_records import BOX_FIELDS, SVHNFormatError, SVHNImage, scipy_io, short_error
+from train.svhn_write import write_32x32_mat, write_digitstruct, write_labels_json
+
+__all__ = [
+    "BOX_FIELDS", "CACHE_DIR_ENV", "CACHE_VERSION", "SVHNFormatError", "SVHNImage", "read_32x32_mat",
+    "read_digitstruct", "read_labels_json", "write_32x32_mat", "write_digitstruct", "write_labels_json",
+]
 
 log = logging.getLogger(__name__)
-
-BOX_FIELDS = ("left", "top", "width", "height")
-"""digitStruct's box fields in the order of :attr:`SVHNImage.boxes` columns."""
 
 CACHE_VERSION = 1
 """Bumped whenever the cache's content or meaning changes, so stale caches are re-parsed."""
@@ -54,187 +61,7 @@ CACHE_VERSION = 1
 CACHE_DIR_ENV = "RECOGNIZER_CACHE_DIR"
 """Environment variable naming the fallback cache folder (default ``~/.cache/recognizer``)."""
 
-_MATLAB_HEADER_SIZE = 512
-
-
-class SVHNFormatError(ValueError):
-    """A file is missing, truncated or not in the SVHN format it should be in.
-
-    The message always names the file and what is wrong with it.
-    """
-
-
-@dataclass(frozen=True, eq=False)
-class SVHNImage:
-    """One annotated image of an SVHN split.
-
-    Attributes:
-        name: image file name relative to the split folder, e.g. ``"1.png"`` or
-            ``"train/1.png"`` (labels.json).
-        boxes: ``(N, 4)`` float32 ``[left, top, width, height]`` pixels, unclipped, exactly as
-            in digitStruct.mat (a box may start at -1 or run past the image).
-        digits: ``(N,)`` int64 digits 0..9 (SVHN's raw 10 already converted to 0), in the
-            file's order (left to right in SVHN).
-    """
-
-    name: str
-    boxes: np.ndarray
-    digits: np.ndarray
-
-    def __post_init__(self) -> None:
-        boxes = np.array(self.boxes, dtype=np.float32).reshape(-1, 4)
-        digits = np.array(self.digits, dtype=np.int64).reshape(-1)
-        if len(boxes) != len(digits):
-            raise ValueError(
-                f"SVHNImage {self.name!r}: {len(boxes)} boxes but {len(digits)} digits; expected one digit per box"
-            )
-        if len(digits) and (digits.min() < 0 or digits.max() > 9):
-            raise ValueError(f"SVHNImage {self.name!r}: digits {digits.tolist()} not all in 0..9")
-        boxes.setflags(write=False)
-        digits.setflags(write=False)
-        object.__setattr__(self, "boxes", boxes)
-        object.__setattr__(self, "digits", digits)
-
-    def __len__(self) -> int:
-        return len(self.digits)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, SVHNImage):
-            return NotImplemented
-        return (
-            self.name == other.name
-            and np.array_equal(self.boxes, other.boxes)
-            and np.array_equal(self.digits, other.digits)
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.boxes.tobytes(), self.digits.tobytes()))
-
-    @property
-    def xyxy(self) -> np.ndarray:
-        """``(N, 4)`` float32 ``[x1, y1, x2, y2]`` boxes (unclipped)."""
-        b = self.boxes
-        return np.concatenate([b[:, :2], b[:, :2] + b[:, 2:]], axis=1).astype(np.float32)
-
-    @property
-    def text(self) -> str:
-        """The house number as a string, digits in file order (e.g. ``"19"``)."""
-        return "".join(str(int(d)) for d in self.digits)
-
-
 # --------------------------------------------------------------------------- digitStruct.mat
-
-
-def _matlab_header() -> bytes:
-    """The 128-byte MATLAB v7.3 header that sits in the HDF5 user block."""
-    stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime())
-    text = f"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: {stamp} HDF5 schema 1.00 .".encode("ascii")
-    # 116 bytes of text, 8 bytes of subsystem offset, version 0x0200, endian indicator "IM".
-    return text.ljust(116, b" ") + b" " * 8 + b"\x00\x02" + b"IM"
-
-
-def _ref_names() -> Iterable[str]:
-    """MATLAB-like names for objects in ``#refs#``: a..z, A..Z, then aa, ab, ..."""
-    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    width = 1
-    while True:
-        n = len(letters) ** width
-        for k in range(n):
-            chars = []
-            for _ in range(width):
-                k, r = divmod(k, len(letters))
-                chars.append(letters[r])
-            yield "".join(reversed(chars))
-        width += 1
-
-
-class _ScalarWriter:
-    """Creates ``(1, 1)`` float64 datasets tagged as MATLAB doubles with h5py's low-level API.
-
-    Most objects of a digitStruct.mat are such scalars; h5py's ``create_dataset`` plus
-    ``attrs[...]`` cost about three times as much per object.
-    """
-
-    def __init__(self) -> None:
-        self.space = h5py.h5s.create_simple((1, 1))
-        self.buf = np.empty((1, 1), dtype=np.float64)
-        self.attr_type = h5py.h5t.C_S1.copy()
-        self.attr_type.set_size(6)
-        self.attr_type.set_strpad(h5py.h5t.STR_NULLPAD)
-        self.attr_space = h5py.h5s.create(h5py.h5s.SCALAR)
-        self.attr_value = np.array(b"double", dtype="S6")
-
-    def create(self, loc: Any, name: bytes, value: float) -> h5py.Reference:
-        dsid = h5py.h5d.create(loc, name, h5py.h5t.IEEE_F64LE, self.space)
-        self.buf[0, 0] = value
-        dsid.write(h5py.h5s.ALL, h5py.h5s.ALL, self.buf)
-        h5py.h5a.create(dsid, b"MATLAB_class", self.attr_type, self.attr_space).write(self.attr_value)
-        return h5py.h5r.create(loc, name, h5py.h5r.OBJECT)
-
-
-def write_digitstruct(path: str | os.PathLike, images: Sequence[SVHNImage]) -> Path:
-    """Write ``images`` as a MATLAB v7.3 ``digitStruct.mat`` in SVHN's exact layout.
-
-    Labels are written raw (10 for the digit 0). An image with one box stores its fields as
-    ``(1, 1)`` float64 datasets; with several boxes as ``(n, 1)`` references to ``(1, 1)``
-    float64 datasets; with no box as MATLAB's empty double (SVHN itself has none).
-
-    Args:
-        path: output file; overwritten (written to a temporary file first).
-        images: the annotations.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    names = _ref_names()
-    double = np.bytes_("double")
-    with h5py.File(tmp, "w", userblock_size=_MATLAB_HEADER_SIZE) as f:
-        scalars = _ScalarWriter()
-        refs = f.create_group("#refs#")
-        root = f.create_group("digitStruct")
-        root.attrs["MATLAB_class"] = np.bytes_("struct")
-        name_refs = np.empty((len(images), 1), dtype=h5py.ref_dtype)
-        bbox_refs = np.empty((len(images), 1), dtype=h5py.ref_dtype)
-        for i, image in enumerate(images):
-            chars = np.frombuffer(image.name.encode("utf-16-le"), dtype="<u2").reshape(-1, 1)
-            d = refs.create_dataset(next(names), data=chars)
-            d.attrs["MATLAB_class"] = np.bytes_("char")
-            d.attrs["MATLAB_int_decode"] = np.int32(2)
-            name_refs[i, 0] = d.ref
-
-            g = refs.create_group(next(names))
-            g.attrs["MATLAB_class"] = np.bytes_("struct")
-            raw = np.where(image.digits == 0, SVHN_ZERO_LABEL, image.digits).astype(np.float64)
-            columns = {
-                "height": image.boxes[:, 3],
-                "label": raw,
-                "left": image.boxes[:, 0],
-                "top": image.boxes[:, 1],
-                "width": image.boxes[:, 2],
-            }
-            n = len(image)
-            for field_name, values in columns.items():
-                if n == 0:
-                    e = g.create_dataset(field_name, data=np.zeros(2, dtype=np.uint64))
-                    e.attrs["MATLAB_class"] = double
-                    e.attrs["MATLAB_empty"] = np.uint8(1)
-                elif n == 1:
-                    scalars.create(g.id, field_name.encode("ascii"), float(values[0]))
-                else:
-                    element_refs = np.empty((n, 1), dtype=h5py.ref_dtype)
-                    for j, v in enumerate(values.tolist()):
-                        element_refs[j, 0] = scalars.create(refs.id, next(names).encode("ascii"), v)
-                    g.create_dataset(field_name, data=element_refs)
-            bbox_refs[i, 0] = g.ref
-        for key, table in (("name", name_refs), ("bbox", bbox_refs)):
-            ds = root.create_dataset(key, data=table)
-            ds.attrs["MATLAB_class"] = np.bytes_("cell")
-    with open(tmp, "r+b") as fh:
-        fh.write(_matlab_header())
-    os.replace(tmp, path)
-    return path
 
 
 class _FastReader:
@@ -316,7 +143,7 @@ def _open_h5(path: Path) -> h5py.File:
         raise SVHNFormatError(f"{path}: no such file; expected SVHN's digitStruct.mat") from None
     except OSError as exc:
         raise SVHNFormatError(
-            f"{path}: not a readable MATLAB v7.3 / HDF5 file ({_short(exc)}); is it truncated? "
+            f"{path}: not a readable MATLAB v7.3 / HDF5 file ({short_error(exc)}); is it truncated? "
             "re-download or re-extract the split"
         ) from None
 
@@ -331,7 +158,7 @@ def _reference_tables(path: Path, f: h5py.File) -> tuple[np.ndarray, np.ndarray]
             raise TypeError(f"name is {name_table.dtype}, bbox is {bbox_table.dtype}, not references")
     except (KeyError, OSError, ValueError, TypeError, AttributeError) as exc:
         raise SVHNFormatError(
-            f"{path}: no digitStruct/name and digitStruct/bbox reference tables ({_short(exc)}); "
+            f"{path}: no digitStruct/name and digitStruct/bbox reference tables ({short_error(exc)}); "
             "expected SVHN's digitStruct.mat"
         ) from None
     if len(name_table) != len(bbox_table):
@@ -367,7 +194,7 @@ def _parse_range(path: Path, start: int = 0, stop: int | None = None) -> _Parsed
                 names.append(reader.read_name(name_table[i]))
                 box_cols, image_labels = reader.read_boxes(bbox_table[i])
             except Exception as exc:  # h5py raises many types on damaged objects
-                raise SVHNFormatError(f"{path}: image entry {i} is damaged: {_short(exc)}") from None
+                raise SVHNFormatError(f"{path}: image entry {i} is damaged: {short_error(exc)}") from None
             counts[i - start] = len(image_labels)
             for col, values in zip(cols, box_cols):
                 col.extend(values)
@@ -401,12 +228,6 @@ def _parse_digitstruct(path: Path, workers: int = 1) -> _Parsed:
     )
 
 
-def _short(exc: BaseException) -> str:
-    """One line from an exception (h5py's messages can span lines)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
-
-
 def _cache_key(path: Path) -> dict[str, int]:
     st = path.stat()
     return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns), "version": CACHE_VERSION}
@@ -433,7 +254,7 @@ def _load_cache(candidate: Path, key: dict[str, int]) -> list[SVHNImage] | None:
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged cache is re-built, never fatal
-        log.warning("ignoring unreadable cache %s: %s", candidate, _short(exc))
+        log.warning("ignoring unreadable cache %s: %s", candidate, short_error(exc))
         return None
 
 
@@ -532,7 +353,7 @@ def read_labels_json(path: str | os.PathLike) -> list[SVHNImage]:
     except FileNotFoundError:
         raise SVHNFormatError(f"{path}: no such file; expected a labels.json") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SVHNFormatError(f"{path}: not valid JSON ({_short(exc)})") from None
+        raise SVHNFormatError(f"{path}: not valid JSON ({short_error(exc)})") from None
     if not isinstance(entries, list):
         raise SVHNFormatError(f"{path}: top level is {type(entries).__name__}; expected a list of entries")
     images: list[SVHNImage] = []
@@ -548,84 +369,13 @@ def read_labels_json(path: str | os.PathLike) -> list[SVHNImage]:
             images.append(SVHNImage(name, rows[:, :4], digits))
         except (KeyError, TypeError, ValueError) as exc:
             raise SVHNFormatError(
-                f"{path}: entry {i} is invalid ({_short(exc)}); expected "
+                f"{path}: entry {i} is invalid ({short_error(exc)}); expected "
                 '{"file": "train/1.png", "boxes": [[left, top, width, height, digit], ...]}'
             ) from None
     return images
 
 
-def write_labels_json(
-    path: str | os.PathLike, images: Sequence[SVHNImage], *, image_root: str | os.PathLike | None = None
-) -> Path:
-    """Write ``images`` as ``labels.json``.
-
-    Args:
-        path: output file.
-        images: annotations; ``name`` becomes ``file``.
-        image_root: when given, ``width``, ``height`` and ``md5`` of each image file under it
-            are added (files that cannot be read get none).
-
-    Returns:
-        The path written.
-    """
-    import cv2  # only needed for image sizes
-
-    entries = []
-    for im in images:
-        entry: dict[str, Any] = {"file": im.name}
-        if image_root is not None:
-            file = Path(image_root) / im.name
-            data = file.read_bytes() if file.is_file() else b""
-            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-            if decoded is not None:
-                entry["width"], entry["height"] = int(decoded.shape[1]), int(decoded.shape[0])
-                entry["md5"] = hashlib.md5(data).hexdigest()
-        entry["boxes"] = [
-            [*(int(v) if float(v).is_integer() else float(v) for v in box), int(d)]
-            for box, d in zip(im.boxes.tolist(), im.digits.tolist())
-        ]
-        entries.append(entry)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(entries, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 # --------------------------------------------------------------------------- *_32x32.mat
-
-
-def _scipy_io() -> Any:
-    try:
-        import scipy.io
-    except ImportError:
-        raise ImportError(
-            "SVHN's 32x32 .mat files need scipy: pip install 'recognizer[train]' (or pip install scipy)"
-        ) from None
-    return scipy.io
-
-
-def write_32x32_mat(path: str | os.PathLike, X: np.ndarray, digits: np.ndarray) -> Path:
-    """Write crops in the official format-2 layout (``train_32x32.mat``).
-
-    Args:
-        path: output ``.mat`` file (MATLAB v5, as SVHN ships it).
-        X: ``(N, 32, 32, 3)`` uint8 RGB crops; stored as ``X`` ``(32, 32, 3, N)``.
-        digits: ``(N,)`` digits 0..9 (or raw 1..10); stored as ``y`` ``(N, 1)`` uint8 with 10 for 0.
-
-    Returns:
-        The path written.
-    """
-    sio = _scipy_io()
-    X = np.asarray(X)
-    if X.ndim != 4 or X.shape[1:] != (32, 32, 3) or X.dtype != np.uint8:
-        raise ValueError(f"X has shape {X.shape} dtype {X.dtype}; expected (N, 32, 32, 3) uint8")
-    d = svhn_to_digits(np.asarray(digits))
-    if len(d) != len(X):
-        raise ValueError(f"{len(X)} crops but {len(d)} digits; expected one digit per crop")
-    y = np.where(d == 0, SVHN_ZERO_LABEL, d).astype(np.uint8).reshape(-1, 1)
-    sio.savemat(str(path), {"X": np.ascontiguousarray(X.transpose(1, 2, 3, 0)), "y": y}, do_compression=False)
-    return Path(path)
 
 
 def read_32x32_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -649,13 +399,13 @@ def read_32x32_mat(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                 X = np.asarray(f["X"][()]).transpose(0, 3, 2, 1)  # MATLAB's (32,32,3,N) reversed
                 y = np.asarray(f["y"][()]).reshape(-1)
         except (KeyError, OSError, ValueError) as exc:
-            raise SVHNFormatError(f"{path}: no readable X and y ({_short(exc)})") from None
+            raise SVHNFormatError(f"{path}: no readable X and y ({short_error(exc)})") from None
     else:
-        sio = _scipy_io()
+        sio = scipy_io()
         try:
             data = sio.loadmat(str(path))
         except Exception as exc:  # scipy raises ValueError, TypeError, OSError... on damage
-            raise SVHNFormatError(f"{path}: not a readable .mat file ({_short(exc)}); is it truncated?") from None
+            raise SVHNFormatError(f"{path}: not a readable .mat file ({short_error(exc)}); is it truncated?") from None
         if "X" not in data or "y" not in data:
             raise SVHNFormatError(f"{path}: variables {sorted(k for k in data if not k.startswith('__'))}; expected X and y")
         raw_X = np.asarray(data["X"])

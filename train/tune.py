@@ -61,7 +61,7 @@ def grid_scores(
         ``images_with_invented_number``.
     """
     from recognizer.compose import compose_readings
-    from train.evaluate import reading_precision, top_text
+    from train.metrics import reading_precision, top_text
 
     rows = []
     n = max(len(cached), 1)
@@ -121,8 +121,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from recognizer.engine import Recognizer, RecognizerConfig
     from recognizer.preprocess import crop_digits
     from train.common import load_model_checkpoint
-    from train.datasets import read_batches
-    from train.evaluate import _clip_boxes, read_split, select_records
+    from train.inputs import clip_boxes, read_batches, read_split, select_records
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -144,7 +143,7 @@ def _main(argv: Sequence[str] | None) -> int:
         for r, image, (boxes, scores) in zip(kept, images, detections):
             k = slice(start, start + len(boxes))
             start += len(boxes)
-            cached.append({"truth": r.text, "gt": _clip_boxes(r.xyxy, image.shape), "boxes": boxes, "scores": scores,
+            cached.append({"truth": r.text, "gt": clip_boxes(r.xyxy, image.shape), "boxes": boxes, "scores": scores,
                            "digits": digits[k], "probs": probs[k], "not_digit": nd[k]})
     if not cached:
         raise UsageError(f"--data {args.data}: no readable image selected")
