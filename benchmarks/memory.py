@@ -73,7 +73,7 @@ def make_long_clip(path: Path, frames: int, width: int, height: int) -> Path:
     """The benchmark clip (reused when it already has ``frames`` frames)."""
     import cv2
 
-    from recognizer.bench import ClipSpec, make_clip
+    from recognizer.synth.footage import ClipSpec, make_bench_clip
 
     if path.exists():
         cap = cv2.VideoCapture(str(path))
@@ -82,7 +82,7 @@ def make_long_clip(path: Path, frames: int, width: int, height: int) -> Path:
         if n == frames:
             return path
     spec = ClipSpec(width=width, height=height, fps=30.0)
-    return make_clip(path, frames, spec)
+    return make_bench_clip(path, frames, spec)
 
 
 def summarize(samples: list[dict[str, float]], frames: int, warmup: float) -> dict[str, Any]:

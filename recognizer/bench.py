@@ -1,7 +1,8 @@
-"""Benchmark of the real-time loop, and the synthetic footage it (and the tests) run on.
+"""Benchmark of the real-time loop.
 
 ``recognizer bench`` generates a 640x480 clip (a moving textured background with a few house
-number plates drawn with ``cv2.putText``), then measures on it, in the same run:
+number plates drawn with ``cv2.putText``; see :mod:`recognizer.synth.footage`), then measures
+on it, in the same run:
 
 * the threaded pipeline (capture thread, inference worker, drawing and video writing on the
   main thread), end-to-end frames per second;
@@ -27,158 +28,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from recognizer.sources import Source, VideoFileSource
-from recognizer.types import Frame
+from recognizer.sources import VideoFileSource
+from recognizer.synth.footage import ClipSpec, SyntheticCamera, make_bench_clip, synthetic_frame
 
 __all__ = [
     "BenchResult",
-    "ClipSpec",
-    "SyntheticCamera",
-    "make_clip",
-    "synthetic_frame",
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """What the synthetic footage looks like.
-
-    Attributes:
-        width, height: frame size in pixels.
-        fps: frame rate of the clip (and of the synthetic camera).
-        numbers: house numbers drawn on plates.
-        speed: background and plate motion in pixels per frame.
-        seed: texture seed (the same seed gives the same frames).
-    """
-
-    width: int = 640
-    height: int = 480
-    fps: float = 30.0
-    numbers: tuple[str, ...] = ("221", "47", "1350")
-    speed: float = 3.0
-    seed: int = 0
-
-
-_TEXTURES: dict[tuple[int, int, int], np.ndarray] = {}
-_TEXTURE_LOCK = threading.Lock()
-
-
-def _texture(spec: ClipSpec) -> np.ndarray:
-    """A smooth random wall texture twice the frame size (cached per size and seed)."""
-    key = (spec.width, spec.height, spec.seed)
-    with _TEXTURE_LOCK:
-        tex = _TEXTURES.get(key)
-        if tex is None:
-            rng = np.random.default_rng(spec.seed)
-            h, w = spec.height * 2, spec.width * 2
-            coarse = rng.integers(60, 200, size=(h // 16, w // 16, 3), dtype=np.uint8)
-            tex = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
-            fine = rng.normal(0, 12, size=(h, w, 1)).astype(np.int16)
-            tex = np.clip(tex.astype(np.int16) + fine, 0, 255).astype(np.uint8)
-            for y in range(0, h, 48):  # brick-like lines give the detector some edges to chew on
-                cv2.line(tex, (0, y), (w - 1, y), (90, 90, 110), 2)
-            _TEXTURES[key] = tex
-        return tex
-
-
-def synthetic_frame(index: int, spec: ClipSpec | None = None) -> np.ndarray:
-    """Frame ``index`` of the synthetic clip: ``(height, width, 3)`` uint8 BGR.
-
-    The background pans diagonally; each plate (light rectangle, dark digits) drifts across
-    the frame at its own height, wrapping around.
-    """
-    spec = spec or ClipSpec()
-    tex = _texture(spec)
-    h, w = spec.height, spec.width
-    ox = int(index * spec.speed) % w
-    oy = int(index * spec.speed * 0.5) % h
-    image = tex[oy : oy + h, ox : ox + w].copy()
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    for k, text in enumerate(spec.numbers):
-        scale = 1.6 + 0.4 * (k % 3)
-        thick = 3 + k % 2
-        (tw, th), base = cv2.getTextSize(text, font, scale, thick)
-        pw, ph = tw + 24, th + base + 24
-        span = w + pw
-        x = int((k * span / max(len(spec.numbers), 1) + index * spec.speed * (1 + 0.3 * k)) % span) - pw
-        y = int(h * (0.15 + 0.3 * k)) % max(h - ph, 1)
-        cv2.rectangle(image, (x, y), (x + pw, y + ph), (235, 235, 235), -1)
-        cv2.rectangle(image, (x, y), (x + pw, y + ph), (40, 40, 40), 2)
-        cv2.putText(image, text, (x + 12, y + 12 + th), font, scale, (30, 30, 30), thick, cv2.LINE_AA)
-    return image
-
-
-def make_clip(path: str | os.PathLike[str], frames: int, spec: ClipSpec | None = None, *, fourcc: str = "mp4v") -> Path:
-    """Write ``frames`` synthetic frames to a video file with OpenCV; returns the path.
-
-    Raises:
-        RuntimeError: OpenCV cannot write this container/codec here.
-    """
-    spec = spec or ClipSpec()
-    path = Path(path)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), spec.fps, (spec.width, spec.height))
-    if not writer.isOpened():
-        raise RuntimeError(f"cannot write '{path}' with codec {fourcc}")
-    try:
-        for i in range(frames):
-            writer.write(synthetic_frame(i, spec))
-    finally:
-        writer.release()
-    return path
-
-
-class SyntheticCamera(Source):
-    """A fake live camera: synthetic frames delivered in real time at ``spec.fps``.
-
-    ``read`` blocks until the next frame is due, like a real camera, and stamps it with
-    ``time.monotonic()``. Used by the live benchmark and by tests (no device needed).
-
-    Args:
-        spec: footage description (``fps`` sets the delivery rate).
-        frames: stop after this many frames (None: never).
-        fail_at: raise ``RuntimeError`` when frame ``fail_at`` is due (tests of error paths).
-    """
-
-    kind = "camera"
-    live = True
-
-    def __init__(self, spec: ClipSpec | None = None, *, frames: int | None = None, fail_at: int | None = None) -> None:
-        super().__init__("synthetic camera")
-        self.spec = spec or ClipSpec()
-        self.fps = self.spec.fps
-        self.max_frames = frames
-        self.fail_at = fail_at
-        self._t0: float | None = None
-        self._opened = False
-
-    def open(self) -> None:
-        self._opened = True
-        self._t0 = None
-        self._index = 0
-
-    def read(self, should_stop: Callable[[], bool] | None = None) -> Frame | None:
-        if not self._opened or (self.max_frames is not None and self._index >= self.max_frames):
-            return None
-        if self.fail_at is not None and self._index >= self.fail_at:
-            raise RuntimeError(f"synthetic camera failure at frame {self._index}")
-        if self._t0 is None:
-            self._t0 = time.monotonic()
-        due = self._t0 + self._index / self.fps
-        while True:
-            now = time.monotonic()
-            if now >= due:
-                break
-            if should_stop is not None and should_stop():
-                return None
-            time.sleep(min(due - now, 0.01))
-        index = self._index
-        self._index += 1
-        return Frame(index=index, timestamp=time.monotonic(), image=synthetic_frame(index, self.spec))
-
-    def close(self) -> None:
-        self._opened = False
 
 
 # -- measurements -------------------------------------------------------------------------------
@@ -213,13 +70,14 @@ class BenchResult:
 
 
 class _NullDisplay:
-    """Stands in for a window in the benchmark: frames are drawn, "shown" nowhere."""
+    """Stands in for a window in the benchmark (a :class:`~recognizer.sinks.Sink`): frames are
+    drawn, "shown" nowhere."""
 
     frames = 0
+    quit = False
 
-    def show(self, image: np.ndarray) -> bool:
+    def emit(self, result: Any, image: np.ndarray | None) -> None:
         self.frames += 1
-        return True
 
     def close(self) -> None:
         pass
@@ -234,6 +92,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def run_sequential(clip: Path, recognizer: Any, out_path: Path) -> BenchResult:
     """Read, infer (batch 1), track, draw and write one frame after the other in one thread."""
+    from recognizer.pipeline import recognize_timed
     from recognizer.render import HudInfo, annotate
     from recognizer.sinks import VideoSink
     from recognizer.tracking import Tracker
@@ -250,10 +109,11 @@ def run_sequential(clip: Path, recognizer: Any, out_path: Path) -> BenchResult:
             stages["read"] += t1 - t0
             if frame is None:
                 break
-            readings = recognizer.recognize([frame.image])[0]
+            batch_readings, timings = recognize_timed(recognizer, [frame.image])
+            readings = batch_readings[0]
             t2 = time.perf_counter()
             stages["infer"] += t2 - t1
-            for k, v in (getattr(recognizer, "last_timings", None) or {}).items():
+            for k, v in timings.items():
                 if k in stages:
                     stages[k] += v
             h, w = frame.image.shape[:2]
@@ -275,19 +135,16 @@ def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, wor
     """The real pipeline on the clip, as ``recognizer run CLIP --save OUT --batch N`` runs it."""
     import torch
 
-    from recognizer.cli_run import Outputs, run_session
     from recognizer.pipeline import Pipeline, PipelineConfig
-    from recognizer.sinks import VideoSink
+    from recognizer.session import open_outputs, run_session
     from recognizer.tracking import Tracker
 
     with VideoFileSource(clip) as src:
-        outputs = Outputs(video=VideoSink(out_path, src.fps))
-        try:
-            cfg = PipelineConfig(batch_size=batch, workers=workers)
-            pipe = Pipeline(src, recognizer, tracker=Tracker(), config=cfg)
-            summary = run_session(pipe, outputs)
-        finally:
-            outputs.close()
+        outputs = open_outputs(save=out_path, fps=src.fps)
+        cfg = PipelineConfig(batch_size=batch, workers=workers)
+        summary = run_session(Pipeline(src, recognizer, tracker=Tracker(), config=cfg), outputs)
+    if summary.exception is not None:
+        raise summary.exception
     n = max(summary.frames, 1)
     ms = {k: 1000.0 * v / n for k, v in summary.stage_seconds.items()}
     threads = torch.get_num_threads()
@@ -308,14 +165,16 @@ def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 
     """
     import torch
 
-    from recognizer.cli_run import Outputs, run_session
     from recognizer.pipeline import Pipeline, PipelineConfig
+    from recognizer.session import Outputs, run_session
     from recognizer.tracking import Tracker
 
     cam = SyntheticCamera(spec, frames=int(round(seconds * spec.fps)))
     with cam:
         pipe = Pipeline(cam, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=4, workers=workers))
         summary = run_session(pipe, Outputs(window=_NullDisplay()))
+    if summary.exception is not None:
+        raise summary.exception
     lat = list(summary.latencies_ms)
     third = max(len(lat) // 3, 1)
     n = max(summary.frames, 1)
@@ -365,7 +224,7 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def _untrained_recognizer(device: str, arch: str = "light", digits: int = 9, *, tta: bool = False) -> Any:
+def untrained_recognizer(device: str, arch: str = "light", digits: int = 9, *, tta: bool = False) -> Any:
     """Untrained models of the shipped kind that pass exactly ``digits`` boxes per frame on.
 
     An untrained detector scores almost nothing above a real threshold, which would leave out
@@ -464,7 +323,7 @@ def benchmark(
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmpdir = Path(tmp)
-        clip = make_clip(tmpdir / "clip.mp4", frames, spec)
+        clip = make_bench_clip(tmpdir / "clip.mp4", frames, spec)
         warm = [synthetic_frame(i, spec) for i in range(batch)]
         # Every run as (torch threads, job). The sequential loop runs at torch's default thread
         # count and at 1 thread; the faster is the baseline the threaded runs are compared with.
@@ -553,47 +412,3 @@ def format_report(report: dict[str, Any]) -> str:
             f"{e['latency_first_third_ms']}/{e['latency_last_third_ms']} ms; CPU cores used {e.get('cpu_cores_used')}"
         )
     return "\n".join(lines)
-
-
-def main_bench(args: Any) -> int:
-    """``recognizer bench`` (see :mod:`recognizer.cli_run` for the options)."""
-    import json
-
-    from recognizer.cli import CLIError
-    from recognizer.cli_run import configure_threads
-
-    if args.frames < 1 or args.batch < 1 or args.repeats < 1:
-        raise CLIError(f"--frames {args.frames} / --batch {args.batch} / --repeats {args.repeats}: expected positive numbers")
-    try:
-        settings = [parse_setting(s) for s in (args.settings or ["1:2", "2:1"])]
-        live_setting = parse_setting(args.live_setting) if args.live_setting else None
-    except ValueError as exc:
-        raise CLIError(f"--settings: {exc}") from exc
-    configure_threads(None)
-    if args.untrained:
-        try:
-            recognizer = _untrained_recognizer(args.device, args.arch, args.digits, tta=bool(args.tta))
-        except ValueError as exc:
-            raise CLIError(str(exc)) from exc
-        models = f"untrained {args.arch} detector passing {args.digits} boxes per frame + SmallCNN (speed only)"
-    else:
-        from recognizer.cli_image import load_recognizer
-
-        recognizer = load_recognizer(args, video=True)
-        models = f"detector {args.detector or 'shipped'}, classifier {args.classifier or 'shipped'}"
-    report = benchmark(
-        recognizer,
-        frames=args.frames,
-        batch=args.batch,
-        settings=settings,
-        live_setting=live_setting,
-        live_seconds=args.live_seconds,
-        repeats=args.repeats,
-    )
-    report["models"] = models
-    report["device"] = str(getattr(recognizer, "device", "?"))
-    print(format_report(report))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2)
-    return 0

@@ -19,6 +19,8 @@
   thread each beat one worker with two, see BENCHMARKS.md). Each batch gets a sequence number
   when it is taken, and the main thread puts results back in that order.
 * The tracker is updated on the main thread, in frame order, and touched by no other thread.
+* A source's capture side (its thread's loop and buffer) is a ``_Lane``; several sources
+  sharing the model are :class:`recognizer.multiplex.MultiPipeline`, built on these pieces.
 
 Usage (main thread)::
 
@@ -36,7 +38,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -51,15 +53,46 @@ __all__ = [
     "PipelineError",
     "PipelineStats",
     "RecognizerLike",
+    "TimedRecognizerLike",
+    "recognize_timed",
 ]
 
 log = logging.getLogger(__name__)
 
 
 class RecognizerLike(Protocol):
-    """Anything with ``recognize(images) -> list[list[Reading]]`` (one list per image)."""
+    """Anything with ``recognize(images) -> list[list[Reading]]`` (one list per image).
+
+    The pipeline calls ``recognize_timed`` instead when the object has it
+    (:class:`TimedRecognizerLike`, as :class:`recognizer.engine.Recognizer` does), and
+    ``recognize`` otherwise; see :func:`recognize_timed`.
+    """
 
     def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]: ...
+
+
+@runtime_checkable
+class TimedRecognizerLike(RecognizerLike, Protocol):
+    """A recognizer that also reports how long each stage of a call took.
+
+    ``recognize_timed(images)`` returns ``(readings, timings)``: the readings as
+    ``recognize`` gives them and seconds per stage of this very call (for the engine
+    ``{"detect", "classify", "compose"}``). The timings travel with the result, so threads
+    sharing one recognizer each get their own call's.
+    """
+
+    def recognize_timed(self, images: Sequence[np.ndarray]) -> tuple[list[list[Reading]], dict[str, float]]: ...
+
+
+def recognize_timed(
+    recognizer: RecognizerLike, images: Sequence[np.ndarray]
+) -> tuple[list[list[Reading]], dict[str, float]]:
+    """``(readings, per-stage seconds)`` of one call: ``recognizer.recognize_timed(images)``
+    when it has that method, else ``recognizer.recognize(images)`` with no timings ``{}``."""
+    if isinstance(recognizer, TimedRecognizerLike):
+        readings, timings = recognizer.recognize_timed(images)
+        return readings, dict(timings or {})
+    return recognizer.recognize(images), {}
 
 
 class PipelineError(RuntimeError):
@@ -139,8 +172,13 @@ class FrameResult:
         inferred_at: ``time.monotonic()`` when its batch finished inference.
         batch_size: frames in the batch it was processed with.
         infer_seconds: wall time of its batch's ``recognize`` call.
-        timings: per-stage seconds of the batch, as reported by the recognizer (may be empty).
-        origin: the file the frame came from, for sources made of several files (else None).
+        timings: per-stage seconds of the batch, as reported by the recognizer's
+            ``recognize_timed`` (empty for a recognizer without it).
+        origin: ``frame.origin``: the file the frame came from, for sources made of several
+            video files (else None).
+        source: the name of the frame's source in a run of several sources
+            (:class:`recognizer.multiplex.MultiPipeline`); None with one source.
+        source_index: the position of that source in the run (0 with one source).
     """
 
     frame: Frame
@@ -152,6 +190,8 @@ class FrameResult:
     infer_seconds: float
     timings: dict[str, float] = field(default_factory=dict)
     origin: str | None = None
+    source: str | None = None
+    source_index: int = 0
 
 
 @dataclass
@@ -184,12 +224,12 @@ class PipelineStats:
 
 
 class _Captured:
-    __slots__ = ("frame", "captured_at", "origin")
+    __slots__ = ("frame", "captured_at", "lane")
 
-    def __init__(self, frame: Frame, captured_at: float, origin: str | None = None) -> None:
+    def __init__(self, frame: Frame, captured_at: float, lane: int = 0) -> None:
         self.frame = frame
         self.captured_at = captured_at
-        self.origin = origin
+        self.lane = lane  # the index of the source it came from (several sources)
 
 
 @dataclass
@@ -200,6 +240,7 @@ class _BatchOut:
     infer_seconds: float
     inferred_at: float
     timings: dict[str, float]
+    ended: tuple[int, ...] = ()  # sources whose last frame was in this batch or before it
 
 
 def _pixels(item: _Captured) -> int:
@@ -275,6 +316,13 @@ class _LatestSlot:
                 pixels += px
             return out
 
+    def take_one(self, max_pixels: int | None = None) -> _Captured | None:
+        """The oldest item kept, without waiting, unless it holds more than ``max_pixels``."""
+        with self._cond:
+            if not self._items or (max_pixels is not None and _pixels(self._items[0]) > max_pixels):
+                return None
+            return self._items.popleft()
+
     def empty(self) -> bool:
         with self._cond:
             return not self._items
@@ -293,14 +341,196 @@ class _Either:
 _END = object()
 
 
+class _Lane:
+    """One source's capture side: the capture thread's loop and the buffer it fills.
+
+    Live: a newest-frame slot (older frames are dropped and counted). File: a bounded queue
+    that never drops, with a byte budget holding the capture thread back. ``stats`` gets the
+    ``captured``/``dropped`` counts; ``on_frame`` (if given) is called after each frame is
+    buffered (a multiplexer waits on it).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        config: PipelineConfig,
+        stats: PipelineStats,
+        *,
+        live: bool,
+        realtime: bool,
+        index: int = 0,
+        frame_bytes: int | None = None,
+        on_frame: Any = None,
+    ) -> None:
+        self.source = source
+        self.config = config
+        self.stats = stats
+        self.live = live
+        self.realtime = realtime
+        self.index = index
+        self.slot = _LatestSlot(config.live_buffer) if live else None
+        self.frames: queue.Queue[_Captured] = queue.Queue(maxsize=config.queue_size)
+        self.budget = _ByteBudget(frame_bytes or config.max_frame_bytes) if not live else None
+        self.done = threading.Event()  # the capture loop has ended
+        self.stop = threading.Event()  # no more frames are wanted from this source
+        self.held: _Captured | None = None  # a frame that did not fit in the last batch (file mode)
+        self.error: BaseException | None = None  # what ended the capture loop, if it failed
+        self._on_frame = on_frame
+
+    def capture(self, run_stop: threading.Event) -> None:
+        """The capture thread's loop: read frames into the buffer until the source ends or
+        ``run_stop`` or :attr:`stop` is set."""
+        cfg = self.config
+        src = self.source
+        stop = _Either(run_stop, self.stop)
+        t0 = time.monotonic()
+        first_ts: float | None = None
+        try:
+            while not stop.is_set():
+                if cfg.max_frames is not None and not self.live and self.stats.captured >= cfg.max_frames:
+                    break
+                frame = src.read(stop.is_set)
+                if frame is None:
+                    break
+                if self.realtime:
+                    # Play a file like a camera: wait until the frame's moment has come.
+                    if first_ts is None:
+                        first_ts = frame.timestamp
+                    due = t0 + (frame.timestamp - first_ts)
+                    while not stop.is_set() and time.monotonic() < due:
+                        time.sleep(min(cfg.poll, due - time.monotonic()))
+                if self.budget is not None and not self.budget.take(frame.image.nbytes, stop, cfg.poll):
+                    break
+                item = _Captured(frame, time.monotonic(), self.index)
+                self.stats.captured += 1
+                if self.slot is not None:
+                    self.slot.put(item)
+                    self.stats.dropped = self.slot.dropped
+                else:
+                    while not stop.is_set():
+                        try:
+                            self.frames.put(item, timeout=cfg.poll)
+                            break
+                        except queue.Full:
+                            continue
+                if self._on_frame is not None:
+                    self._on_frame()
+        except BaseException as exc:
+            self.error = exc  # known before ``done`` is set
+            raise
+        finally:
+            self.done.set()
+            if self._on_frame is not None:
+                self._on_frame()
+
+    def ready(self) -> bool:
+        """A frame is waiting to be taken."""
+        if self.slot is not None:
+            return not self.slot.empty()
+        return self.held is not None or not self.frames.empty()
+
+    def exhausted(self) -> bool:
+        """The capture loop ended and every frame it buffered was taken."""
+        if not self.done.is_set():  # checked first: after it is set, nothing more is buffered
+            return False
+        if self.slot is not None:
+            return self.slot.empty()
+        return self.held is None and self.frames.empty()
+
+    def take(self, want: int, stop: threading.Event) -> list[_Captured] | None:
+        """The next batch of this source alone, waiting for it; None when the source is
+        exhausted or the run stops. Live: whatever is ready; file: up to ``want`` frames."""
+        cfg = self.config
+        if self.slot is not None:
+            while not stop.is_set():
+                items = self.slot.take(want, cfg.poll, cfg.batch_pixels)
+                if items:
+                    return items
+                if self.done.is_set() and self.slot.empty():
+                    return None
+            return None
+        batch: list[_Captured] = []
+        pixels = 0
+        if self.held is not None:
+            batch.append(self.held)
+            pixels = _pixels(self.held)
+            self.held = None
+        while not stop.is_set() and len(batch) < want:
+            try:
+                item = self.frames.get(timeout=cfg.poll)
+            except queue.Empty:
+                if self.done.is_set() and self.frames.empty():
+                    break
+                if batch and self.budget is not None and self.budget.waiting:
+                    break  # no more frames come until these are done
+                continue
+            px = _pixels(item)
+            if batch and pixels + px > cfg.batch_pixels:
+                self.held = item  # it starts the next batch
+                break
+            batch.append(item)
+            pixels += px
+        if stop.is_set():
+            return None
+        return batch or None
+
+    def take_ready(self, max_pixels: int | None) -> _Captured | None:
+        """One frame that is ready now, without waiting (live: the oldest kept, which is the
+        newest with the default ``live_buffer`` of 1; file: the next); None when there is none
+        or it would hold more than ``max_pixels`` pixels (it then waits for the next batch)."""
+        if self.slot is not None:
+            return self.slot.take_one(max_pixels)
+        item = self.held
+        self.held = None
+        if item is None:
+            try:
+                item = self.frames.get_nowait()
+            except queue.Empty:
+                return None
+        if max_pixels is not None and _pixels(item) > max_pixels:
+            self.held = item
+            return None
+        return item
+
+    def release(self, cap: _Captured) -> None:
+        """A frame reached the main thread: its bytes leave the budget."""
+        if self.budget is not None:
+            self.budget.give(cap.frame.image.nbytes)
+
+
+class _TrackStage:
+    """A source's tracker, updated on the main thread in frame order.
+
+    When a frame's ``origin`` (the file of a multi-file source) changes, the tracks of the last
+    file are ended instead of continued: its numbers are not the new file's.
+    """
+
+    def __init__(self, tracker: Tracker | None) -> None:
+        self.tracker = tracker
+        self.origin: str | None = None  # file of the last frame handed out
+
+    def update(self, frame: Frame, readings: Sequence[Reading]) -> TrackUpdate:
+        assert self.tracker is not None
+        ended: tuple = ()
+        if frame.origin != self.origin:
+            ended = self.tracker.finish() if self.origin is not None else ()
+            self.origin = frame.origin
+        h, w = frame.image.shape[:2]
+        update = self.tracker.update(frame.index, frame.timestamp, readings, (w, h))
+        if ended:
+            update = dataclasses.replace(update, ended=ended + update.ended)
+        return update
+
+
 class Pipeline:
     """Runs a source through a recognizer on background threads; iterate it on the main thread.
 
     Args:
         source: an opened :class:`~recognizer.sources.Source`.
-        recognizer: any object with ``recognize(images) -> list[list[Reading]]``. With
-            ``workers > 1`` it is called from several threads at once (torch modules in eval
-            mode under ``inference_mode`` allow that).
+        recognizer: any object with ``recognize(images) -> list[list[Reading]]``
+            (:class:`RecognizerLike`); its ``recognize_timed`` is called instead when it has
+            one. With ``workers > 1`` it is called from several threads at once (torch
+            modules in eval mode under ``inference_mode`` allow that).
         tracker: a :class:`~recognizer.tracking.Tracker` (or None to skip tracking).
         config: :class:`PipelineConfig`.
     """
@@ -314,30 +544,34 @@ class Pipeline:
         config: PipelineConfig | None = None,
     ) -> None:
         self.source = source
-        self.recognizer = recognizer
         self.tracker = tracker
-        self.config = config or PipelineConfig()
-        self.live = self.config.live if self.config.live is not None else bool(source.live)
-        realtime = self.config.realtime
+        config = config or PipelineConfig()
+        self.live = config.live if config.live is not None else bool(source.live)
+        realtime = config.realtime
         self.realtime = (self.live and not source.live) if realtime is None else bool(realtime and not source.live)
+        self._setup(recognizer, config, live=self.live)
+        self._lane = _Lane(source, self.config, self.stats, live=self.live, realtime=self.realtime)
+        self._slot = self._lane.slot
+        self._budget = self._lane.budget
+        self._capture_done = self._lane.done
+        self._capture_stop = self._lane.stop  # set when the workers need no more frames
+        self._tracking = _TrackStage(tracker)
+        self._remaining = self.config.max_frames
+
+    def _setup(self, recognizer: RecognizerLike, config: PipelineConfig, *, live: bool) -> None:
+        """State shared by every kind of pipeline: threads, stop, errors, results, numbering."""
+        self.recognizer = recognizer
+        self.config = config
         self.stats = PipelineStats()
         self._stop = threading.Event()
-        self._capture_done = threading.Event()
-        self._capture_stop = threading.Event()  # set when the workers need no more frames
         self._error: tuple[str, BaseException] | None = None
         self._error_lock = threading.Lock()
-        self._slot = _LatestSlot(self.config.live_buffer) if self.live else None
-        self._frames: queue.Queue[_Captured] = queue.Queue(maxsize=self.config.queue_size)
-        results_size = min(self.config.result_queue_size, 2) if self.live else self.config.result_queue_size
+        results_size = min(config.result_queue_size, 2) if live else config.result_queue_size
         self._results: queue.Queue[Any] = queue.Queue(maxsize=results_size)
         self._take_lock = threading.Lock()  # taking a batch and numbering it is one step
-        self._held: _Captured | None = None  # a frame that did not fit in the last batch (file mode)
-        self._budget = _ByteBudget(self.config.max_frame_bytes) if not self.live else None
         self._next_seq = 0
-        self._remaining = self.config.max_frames
-        self._workers_left = self.config.workers
+        self._workers_left = config.workers
         self._stats_lock = threading.Lock()
-        self._origin: str | None = None  # file of the last frame handed out (main thread)
         self._threads: list[threading.Thread] = []
         self._started = False
 
@@ -354,9 +588,7 @@ class Pipeline:
             return self
         self._started = True
         self.stats.started_at = time.monotonic()
-        self._threads = [
-            threading.Thread(target=self._guard, args=("capture", self._capture_loop), name="capture", daemon=True)
-        ]
+        self._threads = self._capture_threads()
         for k in range(self.config.workers):
             name = "inference" if self.config.workers == 1 else f"inference-{k}"
             self._threads.append(threading.Thread(target=self._guard, args=("inference", self._infer_loop), name=name, daemon=True))
@@ -436,38 +668,34 @@ class Pipeline:
 
     def _emit(self, out: _BatchOut) -> Iterator[FrameResult]:
         for cap, readings in zip(out.items, out.outputs):
-            if self._budget is not None:
-                self._budget.give(cap.frame.image.nbytes)
-            update = None
-            if self.tracker is not None:
-                t0 = time.perf_counter()
-                try:
-                    ended: tuple = ()
-                    if cap.origin != self._origin:
-                        # A new file of a multi-file source: its numbers are not the last
-                        # file's; end the old tracks instead of continuing them.
-                        ended = self.tracker.finish() if self._origin is not None else ()
-                        self._origin = cap.origin
-                    h, w = cap.frame.image.shape[:2]
-                    update = self.tracker.update(cap.frame.index, cap.frame.timestamp, readings, (w, h))
-                    if ended:
-                        update = dataclasses.replace(update, ended=ended + update.ended)
-                except Exception as exc:
-                    self.fail("tracking", exc)
-                    raise PipelineError("tracking", exc) from exc
-                self.stats.track_seconds += time.perf_counter() - t0
-            self.stats.processed += 1
-            yield FrameResult(
-                frame=cap.frame,
-                readings=list(readings),
-                update=update,
-                captured_at=cap.captured_at,
-                inferred_at=out.inferred_at,
-                batch_size=len(out.items),
-                infer_seconds=out.infer_seconds,
-                timings=out.timings,
-                origin=cap.origin,
-            )
+            yield self._result(cap, readings, out, self._lane, self._tracking)
+
+    def _result(self, cap: _Captured, readings: list[Reading], out: _BatchOut, lane: _Lane, tracking: _TrackStage,
+                **tags: Any) -> FrameResult:
+        """A frame's result: its bytes leave the budget, its source's tracker is updated."""
+        lane.release(cap)
+        update = None
+        if tracking.tracker is not None:
+            t0 = time.perf_counter()
+            try:
+                update = tracking.update(cap.frame, readings)
+            except Exception as exc:
+                self.fail("tracking", exc)
+                raise PipelineError("tracking", exc) from exc
+            lane.stats.track_seconds += time.perf_counter() - t0
+        lane.stats.processed += 1
+        return FrameResult(
+            frame=cap.frame,
+            readings=list(readings),
+            update=update,
+            captured_at=cap.captured_at,
+            inferred_at=out.inferred_at,
+            batch_size=len(out.items),
+            infer_seconds=out.infer_seconds,
+            timings=out.timings,
+            origin=cap.frame.origin,
+            **tags,
+        )
 
     def _raise_if_failed(self) -> None:
         if self._error is not None:
@@ -482,82 +710,37 @@ class Pipeline:
         except BaseException as exc:  # noqa: BLE001 - carried to the main thread
             self.fail(stage, exc)
 
+    def _capture_threads(self) -> list[threading.Thread]:
+        return [threading.Thread(target=self._guard, args=("capture", self._capture_loop), name="capture", daemon=True)]
+
     def _capture_loop(self) -> None:
-        cfg = self.config
-        src = self.source
-        stop = _Either(self._stop, self._capture_stop)
-        t0 = time.monotonic()
-        first_ts: float | None = None
-        try:
-            while not stop.is_set():
-                if cfg.max_frames is not None and not self.live and self.stats.captured >= cfg.max_frames:
-                    break
-                frame = src.read(stop.is_set)
-                if frame is None:
-                    break
-                if self.realtime:
-                    # Play a file like a camera: wait until the frame's moment has come.
-                    if first_ts is None:
-                        first_ts = frame.timestamp
-                    due = t0 + (frame.timestamp - first_ts)
-                    while not stop.is_set() and time.monotonic() < due:
-                        time.sleep(min(cfg.poll, due - time.monotonic()))
-                if self._budget is not None and not self._budget.take(frame.image.nbytes, stop, cfg.poll):
-                    break
-                item = _Captured(frame, time.monotonic(), getattr(src, "origin", None))
-                self.stats.captured += 1
-                if self._slot is not None:
-                    self._slot.put(item)
-                    self.stats.dropped = self._slot.dropped
-                else:
-                    while not stop.is_set():
-                        try:
-                            self._frames.put(item, timeout=cfg.poll)
-                            break
-                        except queue.Full:
-                            continue
-        finally:
-            self._capture_done.set()
+        self._lane.capture(self._stop)
 
     def _take_batch(self) -> list[_Captured] | None:
         """The next batch, or None when the source is exhausted or the run stops."""
-        cfg = self.config
-        stop = self._stop
-        want = cfg.batch_size if self._remaining is None else min(cfg.batch_size, self._remaining)
+        want = self.config.batch_size if self._remaining is None else min(self.config.batch_size, self._remaining)
         if want <= 0:
             return None
-        if self._slot is not None:
-            while not stop.is_set():
-                items = self._slot.take(want, cfg.poll, cfg.batch_pixels)
-                if items:
-                    return items
-                if self._capture_done.is_set() and self._slot.empty():
-                    return None
-            return None
-        batch: list[_Captured] = []
-        pixels = 0
-        if self._held is not None:
-            batch.append(self._held)
-            pixels = _pixels(self._held)
-            self._held = None
-        while not stop.is_set() and len(batch) < want:
-            try:
-                item = self._frames.get(timeout=cfg.poll)
-            except queue.Empty:
-                if self._capture_done.is_set() and self._frames.empty():
-                    break
-                if batch and self._budget is not None and self._budget.waiting:
-                    break  # no more frames come until these are done
-                continue
-            px = _pixels(item)
-            if batch and pixels + px > cfg.batch_pixels:
-                self._held = item  # it starts the next batch
-                break
-            batch.append(item)
-            pixels += px
-        if stop.is_set():
-            return None
-        return batch or None
+        return self._lane.take(want, self._stop)
+
+    def _claim(self) -> tuple[int, list[_Captured], tuple[int, ...]] | None:
+        """The next batch with its sequence number (one step, under the take lock), or None."""
+        with self._take_lock:
+            batch = self._take_batch()
+            if batch is None:
+                return None
+            seq = self._next_seq
+            self._next_seq += 1
+            if self._remaining is not None:
+                self._remaining -= len(batch)
+            return seq, batch, ()
+
+    def _stop_capture(self) -> None:
+        """No more frames are needed (the workers stopped taking them)."""
+        self._capture_stop.set()
+
+    def _inferred(self) -> None:
+        """A worker finished the inference of the batch it claimed (a hook)."""
 
     def _put_result(self, item: Any) -> bool:
         while not self._stop.is_set():
@@ -571,30 +754,30 @@ class Pipeline:
     def _infer_loop(self) -> None:
         try:
             while not self._stop.is_set():
-                with self._take_lock:
-                    batch = self._take_batch()
-                    if batch is None:
-                        break
-                    seq = self._next_seq
-                    self._next_seq += 1
-                    if self._remaining is not None:
-                        self._remaining -= len(batch)
-                t0 = time.perf_counter()
-                outputs = self.recognizer.recognize([c.frame.image for c in batch])
-                infer_s = time.perf_counter() - t0
-                if not isinstance(outputs, list) or len(outputs) != len(batch):
-                    got = len(outputs) if isinstance(outputs, list) else type(outputs).__name__
-                    raise ValueError(f"recognize() returned {got} results for {len(batch)} images; expected one list per image")
-                timings = dict(getattr(self.recognizer, "last_timings", None) or {})
-                with self._stats_lock:
-                    self.stats.batches += 1
-                    self.stats.infer_seconds += infer_s
-                out = _BatchOut(seq, batch, outputs, infer_s, time.monotonic(), timings)
+                claimed = self._claim()
+                if claimed is None:
+                    break
+                seq, batch, ended = claimed
+                outputs: list[list[Reading]] = []
+                timings: dict[str, float] = {}
+                infer_s = 0.0
+                if batch:  # a batch of several sources may only announce the end of some
+                    t0 = time.perf_counter()
+                    outputs, timings = recognize_timed(self.recognizer, [c.frame.image for c in batch])
+                    infer_s = time.perf_counter() - t0
+                    if not isinstance(outputs, list) or len(outputs) != len(batch):
+                        got = len(outputs) if isinstance(outputs, list) else type(outputs).__name__
+                        raise ValueError(f"recognize() returned {got} results for {len(batch)} images; expected one list per image")
+                    with self._stats_lock:
+                        self.stats.batches += 1
+                        self.stats.infer_seconds += infer_s
+                    self._inferred()
+                out = _BatchOut(seq, batch, outputs, infer_s, time.monotonic(), timings, ended)
                 if not self._put_result(out):
                     return
         finally:
             # No more frames are needed once the workers stop taking them.
-            self._capture_stop.set()
+            self._stop_capture()
             with self._take_lock:
                 self._workers_left -= 1
                 last = self._workers_left == 0

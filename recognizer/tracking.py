@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -131,19 +130,6 @@ class TrackState:
     seen: bool
     confirmed: bool
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "track_id": self.track_id,
-            "box": [round(v, 2) for v in self.box],
-            "text": self.stable_text,
-            "support": round(self.support, 4),
-            "hits": self.hits,
-            "first_frame": self.first_frame,
-            "last_frame": self.last_frame,
-            "seen": self.seen,
-            "confirmed": self.confirmed,
-        }
-
 
 @dataclass(frozen=True)
 class ConfirmedEvent:
@@ -169,20 +155,6 @@ class ConfirmedEvent:
     first_time: float
     last_time: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event": "confirmed",
-            "track_id": self.track_id,
-            "text": self.text,
-            "confidence": round(self.confidence, 4),
-            "frame": self.frame,
-            "timestamp": round(self.timestamp, 4),
-            "first_frame": self.first_frame,
-            "last_frame": self.last_frame,
-            "first_time": round(self.first_time, 4),
-            "last_time": round(self.last_time, 4),
-        }
-
 
 @dataclass(frozen=True)
 class TrackEnded:
@@ -196,19 +168,6 @@ class TrackEnded:
     last_frame: int
     first_time: float
     last_time: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "event": "track_ended",
-            "track_id": self.track_id,
-            "text": self.text,
-            "confirmed": self.confirmed,
-            "hits": self.hits,
-            "first_frame": self.first_frame,
-            "last_frame": self.last_frame,
-            "first_time": round(self.first_time, 4),
-            "last_time": round(self.last_time, 4),
-        }
 
 
 @dataclass(frozen=True)

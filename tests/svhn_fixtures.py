@@ -11,8 +11,8 @@ Import with ``from svhn_fixtures import make_svhn_dir`` (pytest puts ``tests/`` 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

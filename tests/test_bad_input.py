@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 import torch
 
-from recognizer.bench import ClipSpec, make_clip
 from recognizer.cli import build_parser, main
+from recognizer.synth.footage import ClipSpec, make_bench_clip
 
 SPEC = ClipSpec(width=96, height=64, fps=24.0, numbers=("12",))
 
@@ -50,7 +50,7 @@ def _digit_image() -> np.ndarray:
 def world(tmp_path: Path, tiny_checkpoints: dict[str, Path]) -> dict[str, str]:
     """The files the rows refer to, by placeholder name."""
     w: dict[str, Path] = {"tmp": tmp_path}
-    w["clip"] = make_clip(tmp_path / "clip.mp4", 6, SPEC)
+    w["clip"] = make_bench_clip(tmp_path / "clip.mp4", 6, SPEC)
     w["link"] = tmp_path / "link.mp4"
     w["link"].symlink_to(w["clip"])
     w["hard"] = tmp_path / "hard.mp4"
@@ -346,8 +346,9 @@ def test_checksum_refuses_a_changed_tensor(tmp_path: Path, tiny_checkpoints: dic
 # 6. Loading never downloads, whatever the config says.
 @pytest.mark.timeout(60)
 def test_loading_a_checkpoint_never_downloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import torchvision
     import urllib.request
+
+    import torchvision
 
     from recognizer.models import build_detector, load_checkpoint, save_checkpoint
 
@@ -369,14 +370,15 @@ def test_loading_a_checkpoint_never_downloads(tmp_path: Path, monkeypatch: pytes
 
 # 9. Transparent PNGs are read on white, as viewers show them.
 def test_transparent_png_is_read_on_white(tmp_path: Path) -> None:
-    from recognizer.cli_image import _read
+    from recognizer.cli.image import _read
 
     rgba = np.zeros((48, 64, 4), np.uint8)  # transparent black
     cv2.putText(rgba, "7", (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (30, 30, 30, 255), 4)
     path = tmp_path / "seven.png"
     cv2.imwrite(str(path), rgba)
     ys, xs = np.nonzero(rgba[..., 3] == 255)
-    from recognizer.sources import ImageFolderSource, read_image_file
+    from recognizer.imageio import read_image_file
+    from recognizer.sources import ImageFolderSource
 
     for read in (_read, read_image_file):
         image, why = read(path)
@@ -388,7 +390,7 @@ def test_transparent_png_is_read_on_white(tmp_path: Path) -> None:
 
 
 def test_jpeg_completeness_check() -> None:
-    from recognizer.sources import _jpeg_complete
+    from recognizer.imageio import _jpeg_complete
 
     img = np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8)
     for progressive in (0, 1):

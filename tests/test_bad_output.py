@@ -22,12 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from video_helpers import count_frames
 
 import recognizer.sinks as sinks
-from recognizer.bench import ClipSpec, make_clip
 from recognizer.cli import main
+from recognizer.synth.footage import ClipSpec, make_bench_clip
 from recognizer.types import DigitBox, Reading
-from video_helpers import count_frames
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = ClipSpec(width=160, height=120, fps=24.0, numbers=("12",))
@@ -107,7 +107,7 @@ def test_a_full_disk_ends_the_run_with_a_finalized_video(
     disk: str, tmp_path: Path, models: list[str], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
 ) -> None:
     clip = noise_clip(tmp_path / "noise.avi", 200)
-    with small_disk(tmp_path, disk, "1m", lambda _: monkeypatch.setattr(sinks, "free_bytes", full_disk_after(40))) as small:
+    with small_disk(tmp_path, disk, "1m", lambda _: monkeypatch.setattr(sinks.video, "free_bytes", full_disk_after(40))) as small:
         out, log = small / "out.mp4", small / "run.jsonl"
         rc = main(["run", str(clip), *models, "--save", str(out), "--log", str(log), "--batch", "2"])
         stdout, err = capfd.readouterr()
@@ -137,20 +137,20 @@ def test_a_write_that_fails_is_one_line_and_the_file_keeps_what_was_written(
     # failure itself must still be seen, and the file keep the frames that reached it.
     if disk == "simulated" and name == "out.avi":
         pytest.skip("OpenCV's writer cannot be made to fail on purpose; the tmpfs variant covers it")
-    if name == "out.mp4" and sinks._h264_module() is None:
+    if name == "out.mp4" and sinks.video._h264_module() is None:
         pytest.skip("PyAV is not installed: .mp4 is written by OpenCV (the out.avi variant)")
-    monkeypatch.setattr(sinks._SpaceGuard, "low", lambda self, frames: None)
+    monkeypatch.setattr(sinks.video._SpaceGuard, "low", lambda self, frames: None)
     rng = np.random.default_rng(1)
 
     def writer_fails_after_40(small: Path) -> None:
-        real = sinks._AvWriter.write
+        real = sinks.video._AvWriter.write
 
         def failing(self, image):
             if getattr(self, "_n", 0) >= 40:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(small / name))
             real(self, image)
 
-        monkeypatch.setattr(sinks._AvWriter, "write", failing)
+        monkeypatch.setattr(sinks.video._AvWriter, "write", failing)
 
     with small_disk(tmp_path, disk, "1m", writer_fails_after_40) as small:
         path = small / name
@@ -218,7 +218,7 @@ def test_a_log_on_a_full_disk_keeps_whole_lines_only(disk: str, tmp_path: Path, 
 def test_a_log_failing_mid_run_is_one_line_and_the_video_is_still_finalized(
     disk: str, tmp_path: Path, models: list[str], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
 ) -> None:
-    clip = make_clip(tmp_path / "clip.mp4", 150, SPEC)
+    clip = make_bench_clip(tmp_path / "clip.mp4", 150, SPEC)
     out = tmp_path / "out.mp4"
     with small_disk(tmp_path, disk, "8k", lambda d: _fail_writes_past(monkeypatch, (d / "run.jsonl").resolve(), 8192)) as small:
         log = small / "run.jsonl"
@@ -249,7 +249,7 @@ def _subprocess_env() -> dict[str, str]:
 
 
 def _start_run(tmp_path: Path, models: list[str], *extra: str) -> tuple[subprocess.Popen, Path, Path]:
-    clip = make_clip(tmp_path / "long.mp4", 3000, SPEC)
+    clip = make_bench_clip(tmp_path / "long.mp4", 3000, SPEC)
     out, log = tmp_path / "out.mp4", tmp_path / "log.jsonl"
     cmd = [sys.executable, "-m", "recognizer", "run", str(clip), *models, "--save", str(out), "--log", str(log), "--batch", "2", *extra]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -360,10 +360,10 @@ class InkReader:
 
 @pytest.fixture
 def ink_reader(monkeypatch: pytest.MonkeyPatch) -> InkReader:
-    import recognizer.cli_image
+    import recognizer.cli.options
 
     reader = InkReader()
-    monkeypatch.setattr(recognizer.cli_image, "load_recognizer", lambda args, **kw: reader)
+    monkeypatch.setattr(recognizer.cli.options, "load_recognizer", lambda args, **kw: reader)
     return reader
 
 

@@ -128,7 +128,7 @@ def test_no_command_prints_help(capsys):
 @pytest.mark.parametrize("command", ["image", "demo"])
 def test_score_thresh_default_uses_the_detector_file(command, tmp_path, tiny_checkpoints, capsys, monkeypatch):
     """No --score-thresh: every command builds its recognizer with the file's own threshold."""
-    from recognizer import cli_image
+    from recognizer.cli import options as cli_image
     from recognizer.models import load_checkpoint, save_checkpoint
 
     det = load_checkpoint(tiny_checkpoints["detector"])
@@ -155,7 +155,7 @@ def test_score_thresh_default_uses_the_detector_file(command, tmp_path, tiny_che
 
 
 def test_not_digit_thresh_from_the_classifier_file_and_from_the_option(tmp_path, tiny_checkpoints, capsys, monkeypatch):
-    from recognizer import cli_image
+    from recognizer.cli import options as cli_image
     from recognizer.models import SmallCNN, save_checkpoint
 
     clf = save_checkpoint(tmp_path / "clf.pt", SmallCNN(num_classes=11, channels=(4, 8, 8)),
@@ -180,7 +180,7 @@ def test_not_digit_thresh_from_the_classifier_file_and_from_the_option(tmp_path,
     monkeypatch.setattr(cli_image, "load_recognizer", real)
     import argparse
 
-    from recognizer.cli_image import load_recognizer
+    from recognizer.cli.options import load_recognizer
 
     ns = argparse.Namespace(detector=str(tiny_checkpoints["detector"]), classifier=str(clf), device="cpu",
                             score_thresh=None, not_digit_thresh=None, tta=None)

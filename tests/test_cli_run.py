@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
-from recognizer.bench import ClipSpec, make_clip
-from recognizer.cli import main
-from recognizer.types import DigitBox, Reading
 from video_helpers import count_frames
+
+from recognizer.cli import main
+from recognizer.synth.footage import ClipSpec, make_bench_clip
+from recognizer.types import DigitBox, Reading
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = ClipSpec(width=160, height=120, fps=24.0, numbers=("12",))
@@ -25,7 +25,7 @@ SPEC = ClipSpec(width=160, height=120, fps=24.0, numbers=("12",))
 
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
-    return make_clip(tmp_path / "clip.mp4", 30, SPEC)
+    return make_bench_clip(tmp_path / "clip.mp4", 30, SPEC)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -117,9 +117,9 @@ def test_stage_failure_finalizes_outputs_and_exits_1(
             d = (DigitBox((5.0, 5.0, 15.0, 25.0), 3, 0.9, 0.9),)
             return [[Reading("3", 0.81, (5.0, 5.0, 15.0, 25.0), d)] for _ in images]
 
-    import recognizer.cli_image
+    import recognizer.cli.options
 
-    monkeypatch.setattr(recognizer.cli_image, "load_recognizer", lambda args, **kw: Failing())
+    monkeypatch.setattr(recognizer.cli.options, "load_recognizer", lambda args, **kw: Failing())
     out, log = tmp_path / "out.avi", tmp_path / "log.jsonl"
     t0 = time.monotonic()
     rc = main(["run", str(clip), "--save", str(out), "--log", str(log), "--batch", "2", "--workers", "1"])
@@ -144,7 +144,7 @@ def _subprocess_env() -> dict[str, str]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("sig, code, status", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_signal_during_a_file_run_finalizes_outputs(tmp_path: Path, models: list[str], sig: int, code: int, status: str) -> None:
-    clip = make_clip(tmp_path / "long.mp4", 3000, SPEC)
+    clip = make_bench_clip(tmp_path / "long.mp4", 3000, SPEC)
     out, log = tmp_path / "out.mp4", tmp_path / "log.jsonl"
     cmd = [sys.executable, "-m", "recognizer", "run", str(clip), *models, "--save", str(out), "--log", str(log), "--batch", "2"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=_subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -226,18 +226,18 @@ def test_bench_rejects_bad_settings(capsys: pytest.CaptureFixture) -> None:
     ],
 )
 def test_choose_parallelism(monkeypatch: pytest.MonkeyPatch, device, workers, threads, cores, expected) -> None:
-    import recognizer.cli_run as cli_run
+    import recognizer.session as session
 
-    monkeypatch.setattr(cli_run, "cpu_cores", lambda: cores)
-    assert cli_run.choose_parallelism(device, workers, threads) == expected
+    monkeypatch.setattr(session, "cpu_cores", lambda: cores)
+    assert session.choose_parallelism(device, workers, threads) == expected
 
 
 @pytest.mark.timeout(120)
 def test_folder_of_videos_run(tmp_path: Path, models: list[str], capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "footage"
     folder.mkdir()
-    make_clip(folder / "part1.mp4", 7, SPEC)
-    make_clip(folder / "part2.mp4", 5, SPEC)
+    make_bench_clip(folder / "part1.mp4", 7, SPEC)
+    make_bench_clip(folder / "part2.mp4", 5, SPEC)
     out, log = tmp_path / "all.mp4", tmp_path / "log.jsonl"
     assert main(["run", str(folder), *models, "--save", str(out), "--log", str(log)]) == 0
     frames = [r for r in read_jsonl(log) if r["type"] == "frame"]
@@ -249,12 +249,12 @@ def test_folder_of_videos_run(tmp_path: Path, models: list[str], capsys: pytest.
 
 @pytest.mark.parametrize("sig, exc_type", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, "Terminated")])
 def test_a_signal_during_one_frames_writes_takes_effect_after_them(sig, exc_type) -> None:
-    from recognizer import cli_run
+    from recognizer import session
 
-    expected = cli_run.Terminated if exc_type == "Terminated" else exc_type
+    expected = session.Terminated if exc_type == "Terminated" else exc_type
     done = []
     with pytest.raises(expected):
-        with cli_run._deferred_interrupts():
+        with session.deferred_interrupts():
             os.kill(os.getpid(), sig)
             time.sleep(0.05)  # the handler has run by now
             done.append("video")

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from recognizer.compose import compose_readings
-from recognizer.demo import ClipConfig, load_truth, make_clip, read_log, render_frames, run_demo, score_log
+from recognizer.demo import run_demo, score_log
+from recognizer.records import read_log
+from recognizer.synth.street import ClipConfig, load_truth, make_street_clip, render_frames
 from recognizer.types import Reading
 
 FONTS = sorted(str(p) for p in Path("/usr/share/fonts/truetype/dejavu").glob("*.ttf"))
@@ -60,7 +62,7 @@ def test_bad_clip_settings_are_named(kwargs, message):
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    return make_clip(tmp_path_factory.mktemp("clip"), SHORT, fonts=FONTS)
+    return make_street_clip(tmp_path_factory.mktemp("clip"), SHORT, fonts=FONTS)
 
 
 def test_clip_video_and_truth_agree(clip):
@@ -95,11 +97,11 @@ def test_clip_video_and_truth_agree(clip):
 
 def test_clip_is_reused_only_with_the_same_settings(tmp_path):
     cfg = ClipConfig(seed=5, frames=4, houses=1)
-    first = make_clip(tmp_path, cfg, fonts=FONTS)
+    first = make_street_clip(tmp_path, cfg, fonts=FONTS)
     stamp = first.video.stat().st_mtime_ns
-    again = make_clip(tmp_path, cfg, fonts=FONTS)
+    again = make_street_clip(tmp_path, cfg, fonts=FONTS)
     assert again.video.stat().st_mtime_ns == stamp
-    other = make_clip(tmp_path, ClipConfig(seed=5, frames=5, houses=1), fonts=FONTS)
+    other = make_street_clip(tmp_path, ClipConfig(seed=5, frames=5, houses=1), fonts=FONTS)
     assert other.truth["frames"] == 5 and len(_frames(other.video)) == 5
     with pytest.raises(ValueError, match="not a demo truth file"):
         (tmp_path / "bad.json").write_text("{}")

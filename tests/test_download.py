@@ -11,13 +11,13 @@ import sys
 import tarfile
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from svhn_fixtures import make_32x32_mat, make_svhn_split
+
 from tools import download_svhn
 from tools.download_svhn import KNOWN_FILES, main
 from train.svhn import read_32x32_mat, read_digitstruct

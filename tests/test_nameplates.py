@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.demo import ClipConfig, build_facade, load_truth, make_clip, score_log
+from recognizer.demo import score_log
+from recognizer.synth.street import ClipConfig, build_facade, load_truth, make_street_clip
 
 FONTS = sorted(str(p) for p in Path("/usr/share/fonts/truetype/dejavu").glob("*.ttf"))
 
@@ -43,11 +44,10 @@ def test_nameplates_keep_the_numbers_and_change_the_pixels() -> None:
 
 
 def test_nameplates_paint_signs_off_the_numbers(monkeypatch) -> None:
-    from recognizer import demo
-    from recognizer.synth import scene
+    from recognizer.synth import painting, street
 
     painted: list[tuple[str, np.ndarray]] = []
-    real = scene.paint_sign
+    real = painting.paint_sign
 
     def recording(rng, canvas, fonts, x, y, height, text=None):
         boxes = real(rng, canvas, fonts, x, y, height, text)
@@ -55,15 +55,15 @@ def test_nameplates_paint_signs_off_the_numbers(monkeypatch) -> None:
         return boxes
 
     plans = []
-    real_plan = demo.plan_number
+    real_plan = street.plan_number
 
     def recording_plan(*args, **kwargs):
         plan = real_plan(*args, **kwargs)
         plans.append(plan)
         return plan
 
-    monkeypatch.setattr(scene, "paint_sign", recording)
-    monkeypatch.setattr(demo, "plan_number", recording_plan)
+    monkeypatch.setattr(painting, "paint_sign", recording)
+    monkeypatch.setattr(street, "plan_number", recording_plan)
     build_facade(ClipConfig(seed=5, frames=8, houses=3), FONTS)
     assert painted == []  # the plain street has no signs ...
     assert len(plans) == 3 and all(not p.suffix for p in plans)  # ... and no text beside its numbers
@@ -89,9 +89,9 @@ def test_nameplates_paint_signs_off_the_numbers(monkeypatch) -> None:
 
 
 def test_a_nameplate_clip_is_not_reused_for_a_plain_one(tmp_path: Path) -> None:
-    plain = make_clip(tmp_path, ClipConfig(seed=4, frames=3, houses=1), fonts=FONTS)
+    plain = make_street_clip(tmp_path, ClipConfig(seed=4, frames=3, houses=1), fonts=FONTS)
     assert plain.truth["config"]["nameplates"] is False
-    named = make_clip(tmp_path, ClipConfig(seed=4, frames=3, houses=1, nameplates=True), fonts=FONTS)
+    named = make_street_clip(tmp_path, ClipConfig(seed=4, frames=3, houses=1, nameplates=True), fonts=FONTS)
     assert named.truth["config"]["nameplates"] is True
     assert load_truth(tmp_path / "truth.json")["config"]["nameplates"] is True
     assert [n["text"] for n in named.truth["numbers"]] == [n["text"] for n in plain.truth["numbers"]]

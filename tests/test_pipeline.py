@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recognizer.bench import ClipSpec, SyntheticCamera, make_clip
 from recognizer.pipeline import Pipeline, PipelineConfig, PipelineError
 from recognizer.sources import VideoFileSource
+from recognizer.synth.footage import ClipSpec, SyntheticCamera, make_bench_clip
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
 
@@ -51,7 +51,7 @@ class FailingTracker(Tracker):
 
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
-    return make_clip(tmp_path / "clip.mp4", 37, SMALL)
+    return make_bench_clip(tmp_path / "clip.mp4", 37, SMALL)
 
 
 def collect(pipe: Pipeline) -> list:
@@ -276,7 +276,7 @@ def test_cuda_resnet50_fpn_fp16_batches(tmp_path: Path) -> None:
     from recognizer.engine import Recognizer, RecognizerConfig
     from recognizer.models import SmallCNN, build_detector
 
-    clip = make_clip(tmp_path / "clip640.mp4", 48, ClipSpec())
+    clip = make_bench_clip(tmp_path / "clip640.mp4", 48, ClipSpec())
     rec = Recognizer(build_detector(arch="resnet50_fpn"), SmallCNN(), device="cuda", config=RecognizerConfig(fp16=True))
     with VideoFileSource(clip) as src:
         pipe = Pipeline(src, rec, tracker=Tracker(), config=PipelineConfig(batch_size=8))
@@ -291,13 +291,67 @@ def test_tracks_end_when_a_folder_of_videos_moves_to_the_next_file(tmp_path: Pat
 
     folder = tmp_path / "footage"
     folder.mkdir()
-    make_clip(folder / "a.avi", 6, SMALL, fourcc="MJPG")
-    make_clip(folder / "b.avi", 6, SMALL, fourcc="MJPG")
+    make_bench_clip(folder / "a.avi", 6, SMALL, fourcc="MJPG")
+    make_bench_clip(folder / "b.avi", 6, SMALL, fourcc="MJPG")
     with open_source(str(folder)) as src:
         results = collect(Pipeline(src, FakeRecognizer(), tracker=Tracker(), config=PipelineConfig(batch_size=4)))
     assert [Path(r.origin).name for r in results] == ["a.avi"] * 6 + ["b.avi"] * 6
+    assert all(r.origin == r.frame.origin for r in results)
     first_ids = {r.update.assignments[0] for r in results[:6]}
     second_ids = {r.update.assignments[0] for r in results[6:]}
     assert len(first_ids) == 1 and len(second_ids) == 1 and first_ids != second_ids
     ended = results[6].update.ended
     assert [(e.track_id, e.first_frame, e.last_frame) for e in ended] == [(first_ids.pop(), 0, 5)]
+
+
+class TimedFakeRecognizer(FakeRecognizer):
+    """Also reports timings: each call's "detect" is the index of its batch's first frame."""
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]:
+        raise AssertionError("the pipeline calls recognize_timed when there is one")
+
+    def recognize_timed(self, images: Sequence[np.ndarray]) -> tuple[list[list[Reading]], dict[str, float]]:
+        first = float(images[0][0, 0, 0])  # the frame's index, painted into its first pixel
+        time.sleep(0.02 if int(first) % 8 < 4 else 0.0)  # uneven, so the two workers interleave
+        return FakeRecognizer.recognize(self, images), {"detect": first, "compose": 0.0}
+
+
+class _IndexedFrames:
+    """A file-like source of ``n`` frames whose first pixel holds the frame's index."""
+
+    kind, live, name, fps, frame_count = "file", False, "indexed", 30.0, None
+
+    def __init__(self, n: int) -> None:
+        self.n, self.i = n, 0
+
+    def read(self, should_stop=None):  # noqa: ANN001, ANN201
+        from recognizer.types import Frame
+
+        if self.i >= self.n:
+            return None
+        image = np.zeros((24, 32, 3), np.uint8)
+        image[0, 0, 0] = self.i
+        self.i += 1
+        return Frame(index=self.i - 1, timestamp=(self.i - 1) / 30.0, image=image)
+
+
+@pytest.mark.timeout(30)
+def test_each_result_carries_its_own_batch_timings_with_two_workers() -> None:
+    rec = TimedFakeRecognizer()
+    pipe = Pipeline(_IndexedFrames(24), rec, config=PipelineConfig(batch_size=2, workers=2))  # type: ignore[arg-type]
+    results = collect(pipe)
+    assert [r.frame.index for r in results] == list(range(24))
+    by_index = {r.frame.index: r for r in results}
+    for r in results:
+        first = int(r.timings["detect"])  # the first frame of its own batch, not another worker's
+        assert first <= r.frame.index < first + r.batch_size and r.timings == {"detect": float(first), "compose": 0.0}
+        assert by_index[first].timings == r.timings
+        assert r.origin is None and r.frame.origin is None
+    assert len(rec.thread_names) == 2
+
+
+@pytest.mark.timeout(30)
+def test_a_recognizer_without_recognize_timed_gives_empty_timings(clip: Path) -> None:
+    with VideoFileSource(clip) as src:
+        results = collect(Pipeline(src, FakeRecognizer(), config=PipelineConfig(batch_size=4, max_frames=8)))
+    assert len(results) == 8 and all(r.timings == {} for r in results)

@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from svhn_fixtures import corrupt_file, make_svhn_split
 
 from recognizer.preprocess import crop_digits
-from svhn_fixtures import corrupt_file, make_svhn_split
 from train.datasets import CropDataset
 from train.prepare import main
 from train.svhn import write_digitstruct

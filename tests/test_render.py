@@ -7,8 +7,8 @@ import pytest
 from recognizer.render import (
     CONFIRMED_COLOUR,
     DIGIT_COLOUR,
-    HudInfo,
     TENTATIVE_COLOUR,
+    HudInfo,
     annotate,
     draw_hud,
     draw_readings,

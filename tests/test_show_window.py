@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recognizer.bench import ClipSpec, make_clip
+from recognizer.synth.footage import ClipSpec, make_bench_clip
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 @pytest.mark.timeout(120)
 def test_show_opens_a_window_pauses_and_quits_on_q(tmp_path: Path, display: str, tiny_checkpoints: dict[str, Path]) -> None:
     # A 60 s clip played in real time (--live on a file): it would run long past this test.
-    clip = make_clip(tmp_path / "clip.avi", 1800, ClipSpec(width=160, height=120, fps=30.0), fourcc="MJPG")
+    clip = make_bench_clip(tmp_path / "clip.avi", 1800, ClipSpec(width=160, height=120, fps=30.0), fourcc="MJPG")
     log = tmp_path / "log.jsonl"
     env = dict(os.environ, DISPLAY=display, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [

@@ -7,11 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from video_helpers import count_frames
 
-from recognizer.sinks import CODECS_BY_EXTENSION, DumpSink, JsonlLog, SinkError, VideoSink, WindowSink, event_record, frame_record
+from recognizer.records import event_record, frame_record
+from recognizer.sinks import CODECS_BY_EXTENSION, DumpSink, JsonlLog, SinkError, VideoSink, WindowSink
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
-from video_helpers import count_frames
 
 
 def reading(text: str = "12") -> Reading:
@@ -140,7 +141,7 @@ def test_records() -> None:
     assert rec == {"type": "frame", "frame": 7, "timestamp": 0.25, "readings": [reading("5").to_dict()]}
     tracker = Tracker()
     for i in range(4):
-        u = tracker.update(i, i / 30, [reading("5")])
+        tracker.update(i, i / 30, [reading("5")])
     ev = event_record(tracker.finish()[0])
     assert ev["type"] == "track_ended" and ev["text"] == "5" and ev["last_frame"] == 3
 
@@ -162,7 +163,7 @@ def test_window_keys(monkeypatch: pytest.MonkeyPatch, keys: list[int], paused: b
 def test_mp4_and_mov_are_h264_in_fragments_with_pyav_and_opencv_without(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import recognizer.sinks as sinks
 
-    if sinks._h264_module() is None:
+    if sinks.video._h264_module() is None:
         pytest.skip("PyAV is not installed")
     path = tmp_path / name
     with VideoSink(path, 12.5) as sink:
@@ -174,7 +175,7 @@ def test_mp4_and_mov_are_h264_in_fragments_with_pyav_and_opencv_without(tmp_path
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (98, 66)
     cap.release()
     assert path.read_bytes()[4:8] == b"ftyp" and b"moof" in path.read_bytes()  # fragmented
-    monkeypatch.setattr(sinks, "_h264_module", lambda: None)  # no PyAV: OpenCV's writer, as before
+    monkeypatch.setattr(sinks.video, "_h264_module", lambda: None)  # no PyAV: OpenCV's writer, as before
     with VideoSink(tmp_path / f"cv{name}", 12.5) as sink:
         for f in frames(3):
             sink.write(f)

@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 
-from recognizer.bench import ClipSpec, SyntheticCamera, make_clip, synthetic_frame
 from recognizer.sources import (
     DEFAULT_FPS,
     CameraSource,
@@ -20,13 +19,14 @@ from recognizer.sources import (
     open_source,
     sane_fps,
 )
+from recognizer.synth.footage import ClipSpec, SyntheticCamera, make_bench_clip, synthetic_frame
 
 SPEC = ClipSpec(width=96, height=64, fps=25.0, numbers=("7",))
 
 
 @pytest.fixture
 def clip(tmp_path: Path) -> Path:
-    return make_clip(tmp_path / "clip.avi", 12, SPEC, fourcc="MJPG")
+    return make_bench_clip(tmp_path / "clip.avi", 12, SPEC, fourcc="MJPG")
 
 
 def test_video_file_reads_every_frame_with_video_time(clip: Path) -> None:
@@ -83,6 +83,7 @@ def test_image_folder_natural_order_skips_unreadable(tmp_path: Path) -> None:
     assert [int(f.image[0, 0, 0]) for f in frames] == [10, 20, 30], "f1, f2, f10 in natural order"
     assert [f.index for f in frames] == [0, 1, 2]
     assert [f.timestamp for f in frames] == pytest.approx([0.0, 0.2, 0.4])
+    assert [f.origin for f in frames] == [None] * 3, "one scene: tracks run on across the images"
     assert src.skipped == 1
 
 
@@ -155,8 +156,8 @@ def test_synthetic_camera_delivers_in_real_time() -> None:
 def test_folder_of_videos_plays_them_in_order(tmp_path: Path) -> None:
     folder = tmp_path / "footage"
     folder.mkdir()
-    make_clip(folder / "drive2.avi", 5, SPEC, fourcc="MJPG")
-    make_clip(folder / "drive10.avi", 4, SPEC, fourcc="MJPG")
+    make_bench_clip(folder / "drive2.avi", 5, SPEC, fourcc="MJPG")
+    make_bench_clip(folder / "drive10.avi", 4, SPEC, fourcc="MJPG")
     (folder / "drive3.mp4").write_bytes(b"not a video")
     src = open_source(str(folder))
     assert isinstance(src, VideoFolderSource) and not src.live
@@ -164,7 +165,7 @@ def test_folder_of_videos_plays_them_in_order(tmp_path: Path) -> None:
     with src:
         assert src.fps == 25.0
         while (f := src.read()) is not None:
-            seen.append((f.index, f.timestamp, Path(src.origin).name))
+            seen.append((f.index, f.timestamp, Path(f.origin).name))
     assert [s[0] for s in seen] == list(range(9))
     assert [s[2] for s in seen] == ["drive2.avi"] * 5 + ["drive10.avi"] * 4, "natural order, broken file skipped"
     assert [s[1] for s in seen] == pytest.approx([i / 25.0 for i in range(9)], abs=1e-3), "time runs on across files"
@@ -172,7 +173,7 @@ def test_folder_of_videos_plays_them_in_order(tmp_path: Path) -> None:
 
 
 def test_glob_of_videos_and_mixed_folder(tmp_path: Path) -> None:
-    make_clip(tmp_path / "a.avi", 3, SPEC, fourcc="MJPG")
+    make_bench_clip(tmp_path / "a.avi", 3, SPEC, fourcc="MJPG")
     cv2.imwrite(str(tmp_path / "b.png"), np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(SourceError, match=r"holds both images \(1\) and videos \(1\); pass a glob"):
         open_source(str(tmp_path))

@@ -9,8 +9,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from svhn_fixtures import corrupt_file, make_32x32_mat, make_svhn_split
+
 from train import svhn
 from train.svhn import (
     SVHNFormatError,

@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recognizer.synth import Generator, SynthConfig, find_fonts, font_families, generate, render_sample, sample_rng
-from recognizer.synth import glyphs
+from recognizer.synth import Generator, SynthConfig, find_fonts, font_families, generate, glyphs, render_sample, sample_rng
 from tools import synth as synth_cli
 from train.svhn import read_32x32_mat, read_digitstruct
 

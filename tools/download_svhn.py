@@ -26,8 +26,15 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:  # run from a checkout: make recognizer/ importable
+    sys.path.insert(0, str(_ROOT))
+
+from recognizer.cli import FailedError, UsageError, run_main  # noqa: E402
 
 DEFAULT_BASE_URL = "http://ufldl.stanford.edu/housenumbers/"
 
@@ -46,12 +53,8 @@ CHUNK = 1 << 20
 PROG = "download_svhn"
 
 
-class DownloadError(Exception):
-    """A download, check or extraction failed; the message is one line."""
-
-
-class UsageError(Exception):
-    """Bad command-line input."""
+class DownloadError(FailedError):
+    """A download, check or extraction failed; the message is one line (exit status 1)."""
 
 
 class _Interrupted(Exception):
@@ -243,7 +246,7 @@ class Downloader:
             if isinstance(reason, (socket.timeout, TimeoutError, ConnectionResetError)):
                 raise _Interrupted(f"connection failed ({reason})") from None
             raise DownloadError(f"{url}: cannot reach the server ({reason})") from None
-        except (socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
             raise _Interrupted(f"connection failed ({exc or type(exc).__name__})") from None
         with response:
             status = response.status
@@ -269,7 +272,7 @@ class Downloader:
                     while True:
                         try:
                             chunk = response.read(CHUNK)
-                        except (socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+                        except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
                             raise _Interrupted(f"transfer interrupted ({type(exc).__name__})") from None
                         if not chunk:
                             break
@@ -407,18 +410,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; returns 0, 1 (download/check failed) or 2 (bad arguments)."""
-    try:
-        return _main(argv)
-    except UsageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except DownloadError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    """Run the command; returns 0, 1 (download/check failed), 2 (bad arguments) or 130 (Ctrl-C)."""
+    return run_main(PROG, lambda: _main(argv), interrupted="interrupted; run the same command again to resume")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from recognizer.cli import UsageError, run_main
 from recognizer.models import CheckpointError, load_checkpoint, save_checkpoint
 
 
@@ -53,11 +54,14 @@ def md5(path: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
+    return run_main("export_weights", lambda: _export(args))
+
+
+def _export(args: argparse.Namespace) -> int:
     try:
         ck = load_checkpoint(args.source)
     except CheckpointError as exc:
-        print(f"export_weights: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from exc
     metadata = dict(ck.metadata)
     metadata["provenance"] = {
         "data": args.data,
@@ -71,15 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.score_thresh is not None:
         if ck.kind != "detector" or not 0.0 <= args.score_thresh <= 1.0:
-            print(f"export_weights: error: --score-thresh {args.score_thresh}: expected a number in [0, 1] for a detector", file=sys.stderr)
-            return 2
+            raise UsageError(f"--score-thresh {args.score_thresh}: expected a number in [0, 1] for a detector")
         metadata["score_thresh"] = float(args.score_thresh)
     if args.not_digit_thresh is not None:
         classes = int(ck.config.get("num_classes", 10))
         if ck.kind != "classifier" or classes <= 10 or not 0.0 <= args.not_digit_thresh <= 1.0:
-            print(f"export_weights: error: --not-digit-thresh {args.not_digit_thresh}: expected a number in [0, 1] "
-                  "for a classifier with the 'not a digit' class", file=sys.stderr)
-            return 2
+            raise UsageError(f"--not-digit-thresh {args.not_digit_thresh}: expected a number in [0, 1] "
+                             "for a classifier with the 'not a digit' class")
         metadata["not_digit_thresh"] = float(args.not_digit_thresh)
     out = save_checkpoint(args.dest, ck.model, metadata=metadata)
     size_mb = out.stat().st_size / 1e6

@@ -18,7 +18,8 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # run from a checkout
     sys.path.insert(0, str(_ROOT))
 
-from recognizer.demo import ClipConfig, make_clip  # noqa: E402
+from recognizer.cli import UsageError, run_main  # noqa: E402
+from recognizer.synth.street import ClipConfig, make_street_clip  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -39,14 +40,17 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
+    return run_main("make_demo", lambda: _make(args))
+
+
+def _make(args: argparse.Namespace) -> int:
     try:
         cfg = ClipConfig(seed=args.seed, frames=args.frames, fps=args.fps, width=args.width, height=args.height,
                          houses=args.houses, motion_blur=args.motion_blur, noise=args.noise)
         t0 = time.perf_counter()
-        clip = make_clip(args.out, cfg, reuse=not args.force, name=args.name)
+        clip = make_street_clip(args.out, cfg, reuse=not args.force, name=args.name)
     except (ValueError, OSError) as exc:
-        print(f"make_demo: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from exc
     dt = time.perf_counter() - t0
     print(f"{clip.video} ({cfg.frames} frames, {cfg.width}x{cfg.height} at {cfg.fps:g} fps) and {clip.truth_path} in {dt:.1f} s")
     for n in clip.truth["numbers"]:

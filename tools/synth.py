@@ -27,15 +27,12 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # run from a checkout: make train/ and recognizer/ importable
     sys.path.insert(0, str(_ROOT))
 
+from recognizer.cli import UsageError, run_main  # noqa: E402
 from recognizer.preprocess import crop_digits  # noqa: E402
 from recognizer.synth import SynthConfig, SynthSample, generate  # noqa: E402
 from recognizer.synth.words import DIGIT_LIKE  # noqa: E402
 
 DEFAULT_REAL = _ROOT.parent / "shared" / "data" / "svhn_real"
-
-
-class UsageError(Exception):
-    """Bad command-line input: one line to stderr, exit status 2."""
 
 
 def svhn_boxes(sample: SynthSample) -> np.ndarray:
@@ -267,39 +264,39 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
-    try:
-        if args.mode != "sheet" and args.seed < 0:
-            raise UsageError(f"--seed {args.seed}: expected a non-negative integer")
-        if args.mode != "sheet" and args.workers is not None and args.workers < 1:
-            raise UsageError(f"--workers {args.workers}: expected at least 1")
-        config = None
-        if args.mode != "sheet":
-            if not 0.0 <= args.text_prob <= 1.0:
-                raise UsageError(f"--text-prob {args.text_prob}: expected a number in [0, 1]")
-            config = SynthConfig(text_prob=args.text_prob)
-        if args.mode == "full":
-            r = write_full(args.out, args.n, args.seed, start=args.start, workers=args.workers,
-                           overwrite=args.overwrite, quiet=args.quiet, config=config)
-            print(f"wrote {r['images']} images and digitStruct.mat to {args.out} in {r['seconds']:.1f} s "
-                  f"({r['images_per_s']:.0f} images/s)")
-        elif args.mode == "crops":
-            if args.text_crops and args.out.suffix.lower() != ".npz":
-                raise UsageError(f"--out {args.out}: --text-crops needs an .npz file (a .mat holds digits only)")
-            r = write_crops(args.out, args.n, args.seed, start=args.start, workers=args.workers,
-                            overwrite=args.overwrite, quiet=args.quiet, text_crops=args.text_crops, config=config)
-            print(f"wrote {r['crops']} crops to {args.out} in {r['seconds']:.1f} s ({r['crops_per_s']:.0f} crops/s)")
-        else:
-            if args.n < 1:
-                raise UsageError(f"--n {args.n}: expected at least 1 image")
-            if args.out.suffix.lower() not in (".png", ".jpg"):
-                raise UsageError(f"--out {args.out}: expected a .png or .jpg file name")
-            sheet = make_sheet(args.seed, args.n, args.real, boxes=args.boxes)
-            if not cv2.imwrite(str(args.out), sheet):
-                raise UsageError(f"--out {args.out}: could not write the image there")
-            print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]})")
-    except UsageError as exc:
-        print(f"synth: error: {exc}", file=sys.stderr)
-        return 2
+    return run_main("synth", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.mode != "sheet" and args.seed < 0:
+        raise UsageError(f"--seed {args.seed}: expected a non-negative integer")
+    if args.mode != "sheet" and args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: expected at least 1")
+    config = None
+    if args.mode != "sheet":
+        if not 0.0 <= args.text_prob <= 1.0:
+            raise UsageError(f"--text-prob {args.text_prob}: expected a number in [0, 1]")
+        config = SynthConfig(text_prob=args.text_prob)
+    if args.mode == "full":
+        r = write_full(args.out, args.n, args.seed, start=args.start, workers=args.workers,
+                       overwrite=args.overwrite, quiet=args.quiet, config=config)
+        print(f"wrote {r['images']} images and digitStruct.mat to {args.out} in {r['seconds']:.1f} s "
+              f"({r['images_per_s']:.0f} images/s)")
+    elif args.mode == "crops":
+        if args.text_crops and args.out.suffix.lower() != ".npz":
+            raise UsageError(f"--out {args.out}: --text-crops needs an .npz file (a .mat holds digits only)")
+        r = write_crops(args.out, args.n, args.seed, start=args.start, workers=args.workers,
+                        overwrite=args.overwrite, quiet=args.quiet, text_crops=args.text_crops, config=config)
+        print(f"wrote {r['crops']} crops to {args.out} in {r['seconds']:.1f} s ({r['crops_per_s']:.0f} crops/s)")
+    else:
+        if args.n < 1:
+            raise UsageError(f"--n {args.n}: expected at least 1 image")
+        if args.out.suffix.lower() not in (".png", ".jpg"):
+            raise UsageError(f"--out {args.out}: expected a .png or .jpg file name")
+        sheet = make_sheet(args.seed, args.n, args.real, boxes=args.boxes)
+        if not cv2.imwrite(str(args.out), sheet):
+            raise UsageError(f"--out {args.out}: could not write the image there")
+        print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]})")
     return 0
 
 

@@ -33,12 +33,13 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # run from a checkout: make train/ importable
     sys.path.insert(0, str(_ROOT))
 
+from recognizer.cli import UsageError, run_main  # noqa: E402
 from recognizer.synth import Generator  # noqa: E402
-from recognizer.synth.scene import paint_sign  # noqa: E402
-from recognizer.synth.textures import add_clutter, random_wall
-from train.common import UsageError, in_ranges, parse_ranges  # noqa: E402
+from recognizer.synth.painting import paint_sign  # noqa: E402
+from recognizer.synth.textures import add_clutter, random_wall  # noqa: E402
+from train.common import in_ranges, parse_ranges  # noqa: E402
 from train.datasets import image_number  # noqa: E402
-from train.svhn import SVHNImage, SVHNFormatError, read_digitstruct, read_labels_json, write_digitstruct
+from train.svhn import SVHNFormatError, SVHNImage, read_digitstruct, read_labels_json, write_digitstruct  # noqa: E402
 
 log = logging.getLogger("synth_scenes")
 
@@ -160,7 +161,7 @@ def merge(out: Path, specs: Sequence[str]) -> list[SVHNImage]:
         records = _read_split(folder)
         if ranges:
             records = [r for r in records if (n := image_number(r.name)) is not None and in_ranges(n, ranges)]
-        for rep in range(repeat):
+        for _rep in range(repeat):
             for r in records:
                 name = f"{len(merged) + 1}.png"
                 src, dst = folder / r.name, out / name
@@ -190,19 +191,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.add_argument("specs", nargs="+", help="DIR[:RANGES[:xK]]")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return run_main("synth_scenes", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     t0 = time.time()
     try:
         if args.mode == "scenes":
             if args.n <= 0:
-                print(f"synth_scenes: error: --n {args.n}: expected a positive count", file=sys.stderr)
-                return 2
+                raise UsageError(f"--n {args.n}: expected a positive count")
             hh, _, ww = args.size.partition("x")
             records = make_scenes(args.out, args.n, args.seed, args.workers, (int(hh), int(ww)))
         else:
             records = merge(args.out, args.specs)
-    except (SVHNFormatError, UsageError, OSError, ValueError) as exc:
-        print(f"synth_scenes: error: {exc}", file=sys.stderr)
-        return 2
+    except (SVHNFormatError, OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
     print(f"wrote {len(records)} images to {args.out} in {time.time() - t0:.1f} s")
     return 0
 

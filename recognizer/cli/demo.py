@@ -11,8 +11,8 @@ import logging
 import sys
 import time
 
-from recognizer.cli import finite_float
-from recognizer.cli_image import add_model_arguments
+from recognizer.cli import CLIError, finite_float, options
+from recognizer.cli.options import add_loop_arguments, add_model_arguments
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +22,12 @@ DEFAULT_OUT_NAMEPLATES = "recognizer-demo-nameplates"
 
 def demo_command(args: argparse.Namespace) -> int:
     """Handler of ``recognizer demo``; exit 0 when it ran (accuracy is reported, not asserted)."""
-    from recognizer.cli import CLIError
-    from recognizer.cli_image import load_recognizer
-    from recognizer.cli_run import choose_parallelism, configure_threads
-    from recognizer.demo import ClipConfig, run_demo
+    from recognizer.demo import run_demo
     from recognizer.pipeline import PipelineError
+    from recognizer.session import choose_parallelism, configure_threads
     from recognizer.sinks import SinkError
     from recognizer.sources import SourceError
+    from recognizer.synth.street import ClipConfig
 
     if args.frames < 2:
         raise CLIError(f"--frames {args.frames}: expected at least 2")
@@ -46,7 +45,7 @@ def demo_command(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
 
     t0 = time.perf_counter()
-    recognizer = load_recognizer(args, video=True)
+    recognizer = options.load_recognizer(args, video=True)
     load_s = time.perf_counter() - t0
     workers, threads = choose_parallelism(getattr(getattr(recognizer, "device", None), "type", "cpu"), args.workers, args.threads)
     configure_threads(threads)
@@ -104,8 +103,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "confirmed text is an extra)")
     add_model_arguments(p)
     g = p.add_argument_group("loop")
-    g.add_argument("--batch", type=int, default=4, metavar="N", help="frames per inference call (default: 4)")
-    g.add_argument("--workers", type=int, metavar="N", help="inference threads (default: 2 on a CPU with 2+ cores, 1 on CUDA)")
-    g.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: cores / workers)")
+    add_loop_arguments(g, batch_help="frames per inference call (default: 4)", threads_help="torch CPU threads (default: cores / workers)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=demo_command)

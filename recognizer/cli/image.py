@@ -2,94 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from recognizer.cli import finite_float
+from recognizer.cli import CLIError, options
+from recognizer.cli.options import add_model_arguments, same_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every command that runs the models."""
-    g = parser.add_argument_group("models")
-    g.add_argument("--detector", metavar="CKPT", help="detector checkpoint (default: shipped weights/detector_light.pt)")
-    g.add_argument("--classifier", metavar="CKPT", help="classifier checkpoint (default: shipped weights/classifier.pt)")
-    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
-    g.add_argument(
-        "--score-thresh",
-        type=finite_float,
-        default=None,
-        metavar="P",
-        help="detector score threshold in [0, 1] (default: the one stored in the detector file, else 0.5)",
-    )
-    g.add_argument(
-        "--not-digit-thresh",
-        type=finite_float,
-        default=None,
-        metavar="P",
-        help="drop a detection the classifier calls 'not a digit' with at least this probability, in [0, 1] "
-        "(classifiers with that class; default: the one stored in the classifier file, else 0.5)",
-    )
-    tta = g.add_mutually_exclusive_group()
-    tta.add_argument(
-        "--tta",
-        dest="tta",
-        action="store_true",
-        default=None,
-        help="read each digit as the average of 5 shifted/zoomed views of its crop (default for still images: "
-        "about 3 points more accurate per digit)",
-    )
-    tta.add_argument(
-        "--no-tta",
-        dest="tta",
-        action="store_false",
-        help="read each digit from one view (default for video, where the tracker's vote across frames does "
-        "the smoothing and speed matters)",
-    )
-
-
-def load_recognizer(args: argparse.Namespace, *, video: bool = False) -> Any:
-    """Build a Recognizer from CLI options, turning every failure into a one-line CLIError.
-
-    ``video``: the command reads video (``run``, ``bench``, ``demo``), so test-time views are
-    off unless ``--tta`` asks for them; still images get them unless ``--no-tta``.
-    """
-    from recognizer._compat import DependencyError, require_torchvision
-    from recognizer.cli import CLIError
-    from recognizer.engine import Recognizer
-    from recognizer.models import CheckpointError
-    from recognizer.weights import WeightsNotFoundError, resolve_weights
-
-    overrides = {}
-    for option, field in (("score_thresh", "det_score_thresh"), ("not_digit_thresh", "not_digit_thresh")):
-        value = getattr(args, option, None)
-        if value is None:
-            continue
-        if not 0.0 <= value <= 1.0:
-            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a number in [0, 1]")
-        overrides[field] = value
-    try:
-        require_torchvision()
-        det = resolve_weights(args.detector, "detector")
-        clf = resolve_weights(args.classifier, "classifier")
-        rec = Recognizer.from_checkpoints(det, clf, device=args.device)
-        tta = getattr(args, "tta", None)
-        overrides["tta"] = (not video) if tta is None else bool(tta)
-        # Options given on the command line replace what the files recommend.
-        rec.config = dataclasses.replace(rec.config, **overrides)
-        return rec
-    except DependencyError as exc:
-        raise CLIError(str(exc), code=3) from exc
-    except (WeightsNotFoundError, CheckpointError, ValueError) as exc:
-        raise CLIError(str(exc)) from exc
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -119,8 +43,8 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 def _read(path: Path) -> tuple[np.ndarray | None, str]:
-    """The image as BGR, or ``(None, why)``: see :func:`recognizer.sources.read_image_file`."""
-    from recognizer.sources import read_image_file
+    """The image as BGR, or ``(None, why)``: see :func:`recognizer.imageio.read_image_file`."""
+    from recognizer.imageio import read_image_file
 
     return read_image_file(path)
 
@@ -128,13 +52,11 @@ def _read(path: Path) -> tuple[np.ndarray | None, str]:
 BATCH_PIXELS = 4096 * 4096
 """A batch is sent to the recognizer early once its images hold this many pixels: the detector
 holds about 30 bytes per input pixel while it runs, so four 4096x4096 images at once would need
-some 2 GB. Images are downscaled on read to :data:`recognizer.sources.MAX_SIDE`."""
+some 2 GB. Images are downscaled on read to :data:`recognizer.imageio.MAX_SIDE`."""
 
 
 def prepare_save_dir(raw: str) -> Path:
     """Create the ``--save-dir`` folder; a file, or a folder that cannot be made or written, is a CLIError."""
-    from recognizer.cli import CLIError
-
     folder = Path(raw)
     if folder.exists() and not folder.is_dir():
         raise CLIError(f"--save-dir '{folder}' is a file; expected a folder")
@@ -171,19 +93,10 @@ class ResultNames:
             n += 1
 
 
-def same_file(a: Path, b: Path) -> bool:
-    """Same file: same device and inode when both exist (symlinks, hard links), else same resolved path."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
-
-
 def run_image(args: argparse.Namespace) -> int:
-    from recognizer.cli import CLIError
+    from recognizer.imageio import read_image
+    from recognizer.records import rescale_reading
     from recognizer.render import draw_readings
-    from recognizer.sinks import rescale_reading
-    from recognizer.sources import read_image
 
     if args.batch < 1:
         raise CLIError(f"--batch {args.batch}: expected a positive number of images")
@@ -192,7 +105,7 @@ def run_image(args: argparse.Namespace) -> int:
         raise CLIError(f"no images found in {', '.join(args.paths)}")
     save_dir = prepare_save_dir(args.save_dir) if args.save_dir else None
     names = ResultNames(save_dir, paths) if save_dir else None
-    recognizer = load_recognizer(args)
+    recognizer = options.load_recognizer(args)
     failed = 0
     # (path, image as read, (x, y) factors back to the file's pixels or None)
     pending: list[tuple[Path, np.ndarray, tuple[float, float] | None]] = []

@@ -1,0 +1,108 @@
+"""Options shared by the commands: the models (every command that runs them), the loop
+(``run``, ``bench``, ``demo``), and the checks on output paths.
+
+The models' settings are resolved once, in :func:`recognizer.engine.config_from_metadata`: a
+threshold given here replaces the one the checkpoint file recommends.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from recognizer.cli import CLIError, finite_float
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that runs the models."""
+    g = parser.add_argument_group("models")
+    g.add_argument("--detector", metavar="CKPT", help="detector checkpoint (default: shipped weights/detector_light.pt)")
+    g.add_argument("--classifier", metavar="CKPT", help="classifier checkpoint (default: shipped weights/classifier.pt)")
+    g.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda or cuda:N (default: auto)")
+    g.add_argument(
+        "--score-thresh",
+        type=finite_float,
+        default=None,
+        metavar="P",
+        help="detector score threshold in [0, 1] (default: the one stored in the detector file, else 0.5)",
+    )
+    g.add_argument(
+        "--not-digit-thresh",
+        type=finite_float,
+        default=None,
+        metavar="P",
+        help="drop a detection the classifier calls 'not a digit' with at least this probability, in [0, 1] "
+        "(classifiers with that class; default: the one stored in the classifier file, else 0.5)",
+    )
+    tta = g.add_mutually_exclusive_group()
+    tta.add_argument(
+        "--tta",
+        dest="tta",
+        action="store_true",
+        default=None,
+        help="read each digit as the average of 5 shifted/zoomed views of its crop (default for still images: "
+        "about 3 points more accurate per digit)",
+    )
+    tta.add_argument(
+        "--no-tta",
+        dest="tta",
+        action="store_false",
+        help="read each digit from one view (default for video, where the tracker's vote across frames does "
+        "the smoothing and speed matters)",
+    )
+
+
+def load_recognizer(args: argparse.Namespace, *, video: bool = False) -> Any:
+    """Build a Recognizer from CLI options, turning every failure into a one-line CLIError.
+
+    ``video``: the command reads video (``run``, ``bench``, ``demo``), so test-time views are
+    off unless ``--tta`` asks for them; still images get them unless ``--no-tta``.
+    """
+    from recognizer._compat import DependencyError, require_torchvision
+    from recognizer.engine import Recognizer
+    from recognizer.models import CheckpointError
+    from recognizer.weights import WeightsNotFoundError, resolve_weights
+
+    overrides: dict[str, Any] = {}
+    for option, field in (("score_thresh", "det_score_thresh"), ("not_digit_thresh", "not_digit_thresh")):
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if not 0.0 <= value <= 1.0:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a number in [0, 1]")
+        overrides[field] = value
+    try:
+        require_torchvision()
+        det = resolve_weights(args.detector, "detector")
+        clf = resolve_weights(args.classifier, "classifier")
+        tta = getattr(args, "tta", None)
+        overrides["tta"] = (not video) if tta is None else bool(tta)
+        # Options given on the command line replace what the files recommend.
+        return Recognizer.from_checkpoints(det, clf, device=args.device, **overrides)
+    except DependencyError as exc:
+        raise CLIError(str(exc), code=3) from exc
+    except (WeightsNotFoundError, CheckpointError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def add_loop_arguments(group: argparse._ArgumentGroup, *, batch_help: str, threads_help: str, batch_default: int | None = 4) -> None:
+    """``--batch``, ``--workers`` and ``--threads`` (the inference loop's parallelism);
+    ``batch_default`` None lets the command choose when ``--batch`` is not given."""
+    group.add_argument("--batch", type=int, default=batch_default, metavar="N", help=batch_help)
+    group.add_argument("--workers", type=int, metavar="N", help="inference threads (default: 2 on a CPU with 2+ cores, 1 on CUDA)")
+    group.add_argument("--threads", type=int, metavar="N", help=threads_help)
+
+
+def positive(option: str, value: int | float | None) -> None:
+    """A CLIError for an option that must be a positive number and is not (None is fine)."""
+    if value is not None and value <= 0:
+        raise CLIError(f"{option} {value}: expected a positive number")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Same file: same device and inode when both exist (symlinks, hard links), else same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
