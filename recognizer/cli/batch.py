@@ -1,0 +1,108 @@
+"""``recognizer batch SOURCES... --out DIR``: many video files (and image folders), each once, on Ray.
+
+argparse and checks live here; the work is in :mod:`recognizer.batch` (inputs, one file, the
+table) and :mod:`recognizer.batch_ray` (the workers, retries, Ctrl-C). Ray is the optional
+extra ``[batch]``; without it this command says in one line how to install it.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+
+from recognizer.cli import CLIError, finite_float
+from recognizer.cli.options import add_model_arguments, load_recognizer, positive
+
+GPU_BATCH = 16
+"""Frames per inference call of a GPU worker (a CPU worker uses ``recognizer run``'s 4)."""
+
+
+def _model_loader(args: argparse.Namespace, gpus: float) -> functools.partial:
+    """What each worker calls to load the models, checked here first so a mistake costs no Ray start."""
+    from recognizer.weights import WeightsNotFoundError, resolve_weights
+
+    for option in ("score_thresh", "not_digit_thresh"):
+        value = getattr(args, option)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise CLIError(f"--{option.replace('_', '-')} {value}: expected a number in [0, 1]")
+    device = args.device
+    if device == "auto":
+        device = "cuda" if gpus > 0 else "cpu"
+    elif device.startswith("cuda") and gpus <= 0:
+        raise CLIError(f"--device {device}: give the workers GPUs with --gpus-per-worker G")
+    try:  # absolute paths: a worker may run in another folder or on another node
+        weights = {kind: str(resolve_weights(getattr(args, kind), kind).resolve()) for kind in ("detector", "classifier")}
+    except (WeightsNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    options = argparse.Namespace(**weights, device=device, score_thresh=args.score_thresh,
+                                 not_digit_thresh=args.not_digit_thresh, tta=args.tta)
+    return functools.partial(load_recognizer, options, video=True)
+
+
+def batch_command(args: argparse.Namespace) -> int:
+    """Handler of ``recognizer batch``."""
+    from recognizer.batch import BatchInputError, discover
+    from recognizer.batch_ray import BatchConfig, BatchError, require_ray, run_batch
+
+    try:
+        require_ray()
+    except BatchError as exc:
+        raise CLIError(str(exc), code=exc.code) from None
+    positive("--workers", args.workers)
+    positive("--batch", args.batch)
+    if args.retries < 0:
+        raise CLIError(f"--retries {args.retries}: expected a number >= 0")
+    if args.gpus_per_worker < 0:
+        raise CLIError(f"--gpus-per-worker {args.gpus_per_worker}: expected a number >= 0")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out '{out}' is a file; expected a folder (created when missing)")
+    load = _model_loader(args, args.gpus_per_worker)
+    try:
+        jobs = discover(args.sources, exclude=out)
+    except BatchInputError as exc:
+        raise CLIError(str(exc)) from exc
+    batch = args.batch or (GPU_BATCH if args.gpus_per_worker > 0 else 4)
+    config = BatchConfig(
+        out=out, load=load, save_video=args.save_video, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
+        retries=args.retries, address=args.address, batch=batch, progress=not args.no_progress and sys.stderr.isatty(),
+        verbose=args.verbose, ignore_signals_after=True,
+    )
+    print(f"recognizer batch: {len(jobs)} file(s) to {out}/", file=sys.stderr)
+    try:
+        report = run_batch(jobs, config)
+    except BatchError as exc:
+        raise CLIError(str(exc), code=exc.code) from exc
+    print(report.line())
+    for result in report.failed:
+        print(f"recognizer: failed: {result.path}: {result.error}", file=sys.stderr)
+    if report.status in ("interrupted", "terminated"):
+        print(f"recognizer: {report.status}; only complete per-file outputs kept, run the same command again to resume", file=sys.stderr)
+    return report.exit_code
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="process many video files (and image folders) in parallel on Ray, each once, resumable",
+        description=(
+            "Read every video file (and image folder, as one sequence) of SOURCES on Ray workers, each file once "
+            "through the same frame loop as 'recognizer run'; write DIR/<name>.jsonl per file (the --log schema), "
+            "DIR/numbers.csv (one row per confirmed house number) and DIR/summary.json. Running it again skips "
+            "the files already complete. Needs the [batch] extra (Ray)."
+        ),
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="video files, folders (searched recursively) or globs")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created when missing)")
+    p.add_argument("--save-video", action="store_true", help="also write the annotated video DIR/<name>.mp4 per file")
+    add_model_arguments(p)
+    p._option_string_actions["--device"].help = "auto (CUDA when --gpus-per-worker is given, else the CPU), cpu, cuda or cuda:N (default: auto)"
+    g = p.add_argument_group("Ray")
+    g.add_argument("--address", metavar="ADDR", help="join a Ray cluster: 'auto' (ray start on this node) or ray://host:10001 (default: start Ray here)")
+    g.add_argument("--workers", type=int, metavar="N", help="workers, each loading the models once (default: every CPU, or GPUs / --gpus-per-worker)")
+    g.add_argument("--gpus-per-worker", type=finite_float, default=0.0, metavar="G", help="GPUs per worker, e.g. 1 or 0.5 (default: 0, CPU workers with one torch thread each)")
+    g.add_argument("--retries", type=int, default=2, metavar="K", help="hand a file whose worker died to another worker up to K times (default: 2)")
+    g.add_argument("--batch", type=int, metavar="N", help=f"frames per inference call (default: 4 on the CPU, {GPU_BATCH} on a GPU)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=batch_command)
