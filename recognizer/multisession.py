@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from recognizer.records import event_record, run_record
-from recognizer.session import Delivery, Outputs, RunSummary, _progress, run_guarded
+from recognizer.session import Delivery, Outputs, RunSummary, delivered, progress_bar, run_guarded
 
 __all__ = ["MultiOutputs", "open_multi_outputs", "per_source_path", "run_multi_session"]
 
@@ -237,7 +237,7 @@ def _multi_loop(pipeline: Any, outputs: MultiOutputs, summary: RunSummary, *, pr
             for ended in tracker.finish():
                 outputs.write(event_record(ended, pipeline.names[i]))
 
-    bar_cm = _progress(total, pipeline.live, progress)
+    bar_cm = progress_bar(total, pipeline.live, progress)
     finished = False
     try:
         with pipeline, bar_cm as bar:
@@ -261,13 +261,8 @@ def _multi_loop(pipeline: Any, outputs: MultiOutputs, summary: RunSummary, *, pr
                 i = item.source_index
                 lane = lanes[i]
                 deliveries[i].deliver(item, lane.stats.dropped if lane.live else None)
-                if bar is not None:
-                    bar.update(1)
-                    if pipeline.live:
-                        bar.set_postfix(dropped=sum(la.stats.dropped for la in lanes), refresh=False)
-                if outputs.window is not None and outputs.window.quit:
-                    summary.status = "quit"
-                    pipeline.stop()
+                dropped = sum(la.stats.dropped for la in lanes) if pipeline.live and bar is not None else None
+                if delivered(bar, dropped, outputs, summary, pipeline):
                     break
         finished = True
     finally:

@@ -265,7 +265,21 @@ class RunSummary:
 # --------------------------------------------------------------------------- the loop
 
 
-def _progress(total: int | None, live: bool, enabled: bool) -> Any:
+def delivered(bar: Any, dropped: int | None, outputs: Outputs, summary: RunSummary, pipeline: Any) -> bool:
+    """After a frame reached the sinks: advance the progress bar (with the drops of a live run)
+    and see whether the window asked to quit (the run then ends as "quit"); True to stop."""
+    if bar is not None:
+        bar.update(1)
+        if dropped is not None:
+            bar.set_postfix(dropped=dropped, refresh=False)
+    if outputs.window is not None and outputs.window.quit:
+        summary.status = "quit"
+        pipeline.stop()
+        return True
+    return False
+
+
+def progress_bar(total: int | None, live: bool, enabled: bool) -> Any:
     """A tqdm bar (ETA when the total is known) or a no-op stand-in."""
     if not enabled:
         return contextlib.nullcontext(None)
@@ -410,19 +424,13 @@ def _loop(pipeline: Any, outputs: Outputs, summary: RunSummary, *, progress: boo
     delivery = Delivery(summary, outputs.sinks, window=outputs.window, log=outputs.log,
                         draw=outputs.needs_drawing, hud=hud, stage=stage)
     t_start = time.monotonic()
-    bar_cm = _progress(total, pipeline.live, progress)
+    bar_cm = progress_bar(total, pipeline.live, progress)
     finished = False
     try:
         with pipeline, bar_cm as bar:
             for result in pipeline:
                 delivery.deliver(result, pipeline.stats.dropped if pipeline.live else None)
-                if bar is not None:
-                    bar.update(1)
-                    if pipeline.live:
-                        bar.set_postfix(dropped=pipeline.stats.dropped, refresh=False)
-                if outputs.window is not None and outputs.window.quit:
-                    summary.status = "quit"
-                    pipeline.stop()
+                if delivered(bar, pipeline.stats.dropped if pipeline.live else None, outputs, summary, pipeline):
                     break
         finished = True
     finally:

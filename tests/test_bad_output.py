@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from procs import stop
 from video_helpers import count_frames
 
 import recognizer.sinks as sinks
@@ -278,9 +279,7 @@ def test_a_video_killed_with_sigkill_plays_up_to_its_last_second(tmp_path: Path,
         proc.kill()  # no handler, no finalizing: like a power cut or the OOM killer
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     logged = log.read_bytes().count(b'"type":"frame"')
     n, fps = count_frames(out)
     assert fps == pytest.approx(24.0, abs=0.01)
@@ -309,9 +308,7 @@ def test_a_second_signal_right_after_the_first_changes_nothing(tmp_path: Path, m
                 sent += 1
         stdout, stderr = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert sent >= 2
     assert proc.returncode == code, (proc.returncode, stderr[-2000:])
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr[-2000:]

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from procs import stop
 from video_helpers import count_frames
 
 from recognizer.cli import main
@@ -160,9 +161,7 @@ def test_signal_during_a_file_run_finalizes_outputs(tmp_path: Path, models: list
         proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert proc.returncode == code, stderr
     assert f"{status}; outputs finalized" in stderr
     records = read_jsonl(log)  # every line whole and valid

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from procs import stop
 from test_show_window import REPO, display, wait_for, xdotool  # noqa: F401 - display is a fixture
 from test_stream import MjpegServer
 from video_helpers import count_frames
@@ -230,9 +231,7 @@ def test_show_tiles_the_sources_in_one_window(tmp_path: Path, display: str, tiny
         xdotool(display, "key", "q")
         stdout, stderr = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert proc.returncode == 0, stderr
     assert re.search(r"^left: quit: \d+ frames", stdout, re.M) and re.search(r"^right: quit: \d+ frames", stdout, re.M)
     assert "all 2 sources: quit:" in stdout
@@ -255,9 +254,7 @@ def test_ctrl_c_finalizes_every_source_and_exits_130(tmp_path: Path, tiny_checkp
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert proc.returncode == 130, stderr
     assert "interrupted; outputs finalized" in stderr
     records = read_jsonl(log)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from procs import stop
 
 from recognizer.synth.footage import ClipSpec, make_bench_clip
 
@@ -105,9 +106,7 @@ def test_show_opens_a_window_pauses_and_quits_on_q(tmp_path: Path, display: str,
         xdotool(display, "key", "q")
         stdout, stderr = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert proc.returncode == 0, stderr
     assert "quit:" in stdout
     shown = frames_logged(log)

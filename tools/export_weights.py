@@ -53,8 +53,7 @@ def md5(path: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    return run_main("export_weights", lambda: _export(args))
+    return run_main("export_weights", lambda: _export(get_args_parser().parse_args(argv)))
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -39,8 +39,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    return run_main("make_demo", lambda: _make(args))
+    return run_main("make_demo", lambda: _make(get_args_parser().parse_args(argv)))
 
 
 def _make(args: argparse.Namespace) -> int:

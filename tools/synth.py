@@ -263,8 +263,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    return run_main("synth", lambda: _run(args))
+    return run_main("synth", lambda: _run(get_args_parser().parse_args(argv)))
 
 
 def _run(args: argparse.Namespace) -> int:

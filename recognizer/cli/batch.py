@@ -82,17 +82,17 @@ def batch_command(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+HELP = "process many video files (and image folders) in parallel on Ray, each once, resumable"
+DESCRIPTION = """\
+Read every video file (and image folder, as one sequence) of SOURCES on Ray workers, each file once
+through the same frame loop as 'recognizer run'; write DIR/<name>.jsonl per file (the --log schema),
+DIR/numbers.csv (one row per confirmed house number) and DIR/summary.json. Running it again skips
+the files already complete. Needs the [batch] extra (Ray).
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "batch",
-        help="process many video files (and image folders) in parallel on Ray, each once, resumable",
-        description=(
-            "Read every video file (and image folder, as one sequence) of SOURCES on Ray workers, each file once "
-            "through the same frame loop as 'recognizer run'; write DIR/<name>.jsonl per file (the --log schema), "
-            "DIR/numbers.csv (one row per confirmed house number) and DIR/summary.json. Running it again skips "
-            "the files already complete. Needs the [batch] extra (Ray)."
-        ),
-    )
+    p = sub.add_parser("batch", help=HELP, description=DESCRIPTION)
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="video files, folders (searched recursively) or globs")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created when missing)")
     p.add_argument("--save-video", action="store_true", help="also write the annotated video DIR/<name>.mp4 per file")

@@ -80,18 +80,17 @@ def demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
+HELP = "generate a street clip with known house numbers, read it and score the result"
+DESCRIPTION = """\
+Generate a clip of a camera passing house fronts with numbered plates, run the recognizer on it
+headless (threaded pipeline + tracker), write an annotated video and a readings log, and print each
+house number read against the truth. Writes clip.mp4, truth.json, annotated.mp4, readings.jsonl and
+report.json in --out (the clip is reused when its settings are unchanged).
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="generate a street clip with known house numbers, read it and score the result",
-        description=(
-            "Generate a clip of a camera passing house fronts with numbered plates, run the "
-            "recognizer on it headless (threaded pipeline + tracker), write an annotated video "
-            "and a readings log, and print each house number read against the truth. "
-            "Writes clip.mp4, truth.json, annotated.mp4, readings.jsonl and report.json in --out "
-            "(the clip is reused when its settings are unchanged)."
-        ),
-    )
+    p = sub.add_parser("demo", help=HELP, description=DESCRIPTION)
     p.add_argument("--out", metavar="DIR",
                    help=f"output folder (default: ./{DEFAULT_OUT}, or ./{DEFAULT_OUT_NAMEPLATES} with --nameplates)")
     p.add_argument("--seed", type=int, default=0, help="clip seed: another street (default: 0)")

@@ -250,18 +250,17 @@ def _run_several(args: argparse.Namespace, specs: list[str]) -> int:
     return _report(summary, outputs.status_lines())
 
 
+HELP = "read house numbers live from webcams, video files, image folders or streams"
+DESCRIPTION = """\
+Run the recognizer on every frame of SOURCE with a capture thread and an inference worker; track and
+smooth numbers across frames; show, save, dump or log the results. Several SOURCEs run at once
+through one model: their frames share each batch, each source keeps its own tracker, --save/--dump
+output and summary, and the --log lines name their source.
+"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "run",
-        help="read house numbers live from webcams, video files, image folders or streams",
-        description=(
-            "Run the recognizer on every frame of SOURCE with a capture thread and an inference "
-            "worker; track and smooth numbers across frames; show, save, dump or log the results. "
-            "Several SOURCEs run at once through one model: their frames share each batch, each "
-            "source keeps its own tracker, --save/--dump output and summary, and the --log lines "
-            "name their source."
-        ),
-    )
+    p = sub.add_parser("run", help=HELP, description=DESCRIPTION)
     p.add_argument("source", metavar="SOURCE", nargs="+",
                    help="camera index (0), video file, folder or glob of images, or URL (http://, rtsp://); several run "
                    "at once, each named after its camera, file or stream (cam0, left, ...) or as NAME=SOURCE")
