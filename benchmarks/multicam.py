@@ -76,12 +76,8 @@ def _load_models(device: str = "cpu") -> tuple[Any, int]:
     return recognizer, workers
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    import numpy as np
-
-    return round(float(np.percentile(np.asarray(values), q)), 1)
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def worker(cameras: int, seconds: float, fps: float, start_at: float, out: Path, device: str = "cpu") -> None:
@@ -123,8 +119,8 @@ def worker(cameras: int, seconds: float, fps: float, start_at: float, out: Path,
             {
                 "frames": s.frames, "captured": s.captured, "dropped": s.dropped, "seconds": round(s.seconds, 2),
                 "fps": round(s.frames / seconds, 2),
-                "latency_p50_ms": _percentile(list(s.latencies_ms), 50),
-                "latency_p95_ms": _percentile(list(s.latencies_ms), 95),
+                "latency_p50_ms": _round(s.latency_ms(50)),
+                "latency_p95_ms": _round(s.latency_ms(95)),
             }
             for s in per_camera
         ],

@@ -83,13 +83,6 @@ class _NullDisplay:
         pass
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0..100) by linear interpolation; NaN for no values."""
-    if not values:
-        return float("nan")
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
-
-
 def run_sequential(clip: Path, recognizer: Any, out_path: Path) -> BenchResult:
     """Read, infer (batch 1), track, draw and write one frame after the other in one thread."""
     from recognizer.pipeline import recognize_timed
@@ -189,8 +182,8 @@ def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 
             "torch_threads": torch.get_num_threads(),
             "captured": summary.captured,
             "dropped": summary.dropped,
-            "latency_p50_ms": round(percentile(lat, 50), 1),
-            "latency_p95_ms": round(percentile(lat, 95), 1),
+            "latency_p50_ms": round(summary.latency_ms(50), 1) if lat else float("nan"),
+            "latency_p95_ms": round(summary.latency_ms(95), 1) if lat else float("nan"),
             "latency_max_ms": round(max(lat), 1) if lat else float("nan"),
             "latency_first_third_ms": round(statistics.fmean(lat[:third]), 1) if lat else float("nan"),
             "latency_last_third_ms": round(statistics.fmean(lat[-third:]), 1) if lat else float("nan"),

@@ -215,11 +215,13 @@ class RunSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def latency_ms(self, q: float) -> float | None:
-        """The ``q``-th percentile (0..100) of the capture-to-display latency, None without frames."""
+        """The ``q``-th percentile (0..100, linear interpolation) of the capture-to-display
+        latency, None without frames. The benchmarks report theirs through here too."""
         if not self.latencies_ms:
             return None
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(int(round(q / 100.0 * (len(ordered) - 1))), len(ordered) - 1)]
+        import numpy as np
+
+        return float(np.percentile(np.asarray(self.latencies_ms, dtype=np.float64), q))
 
     @property
     def stopped_by_signal(self) -> bool:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from recognizer.labels import NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, crop_labels_to_classes, label_map
-from train.evaluate import box_iou
+from train.metrics import box_iou
 from train.mine import label_detections, random_negative_boxes
 
 FAST = ["--batch-size", "8", "--workers", "0", "--device", "cpu", "--no-progress", "--channels", "4", "8", "8"]

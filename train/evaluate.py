@@ -44,7 +44,6 @@ from train.inputs import clip_boxes, read_split, select_records
 from train.metrics import (
     accuracy,
     average_precision,
-    box_iou,  # noqa: F401 - importable from here as before (tests/test_not_digit.py)
     coco_average_precision,
     confusion_matrix,
     format_confusion,
