@@ -196,6 +196,7 @@ def run_demo(
     workers: int = 1,
     progress: bool = False,
     fonts: Sequence[str] | None = None,
+    text_reader: Any = None,
 ) -> DemoRun:
     """Make (or reuse) the clip in ``out_dir``, run ``recognizer`` over it, score the result.
 
@@ -206,6 +207,8 @@ def run_demo(
         recognizer: anything with ``recognize(images) -> list[list[Reading]]``.
         batch: frames per ``recognize`` call.
         workers: inference threads.
+        text_reader: a :class:`recognizer.textreader.TextReader` that reads each track a few
+            times a second beside the digit models (:mod:`recognizer.textworker`), or None.
 
     Raises:
         recognizer.pipeline.PipelineError, recognizer.sinks.SinkError: the run failed.
@@ -232,8 +235,13 @@ def run_demo(
         except BaseException:
             outputs.close()
             raise
+        checker = None
+        if text_reader is not None:
+            from recognizer.textworker import TextChecker
+
+            checker = TextChecker(text_reader)
         pipeline = Pipeline(source, recognizer, tracker=Tracker(),
-                            config=PipelineConfig(batch_size=batch, workers=workers, live=False))
+                            config=PipelineConfig(batch_size=batch, workers=workers, live=False), text_checker=checker)
         summary = run_session(pipeline, outputs, progress=progress, total=clip.truth["frames"], hud=True)
     finally:
         source.close()

@@ -505,8 +505,9 @@ class _TrackStage:
     file are ended instead of continued: its numbers are not the new file's.
     """
 
-    def __init__(self, tracker: Tracker | None) -> None:
+    def __init__(self, tracker: Tracker | None, checker: Any = None) -> None:
         self.tracker = tracker
+        self.checker = checker  # a recognizer.textworker.TextChecker, or None
         self.origin: str | None = None  # file of the last frame handed out
 
     def update(self, frame: Frame, readings: Sequence[Reading]) -> TrackUpdate:
@@ -516,7 +517,11 @@ class _TrackStage:
             ended = self.tracker.finish() if self.origin is not None else ()
             self.origin = frame.origin
         h, w = frame.image.shape[:2]
+        if self.checker is not None:
+            self.checker.apply(self.tracker)  # the text reader's reads that came back since
         update = self.tracker.update(frame.index, frame.timestamp, readings, (w, h))
+        if self.checker is not None:
+            self.checker.submit(frame.image, update)
         if ended:
             update = dataclasses.replace(update, ended=ended + update.ended)
         return update
@@ -533,6 +538,8 @@ class Pipeline:
             modules in eval mode under ``inference_mode`` allow that).
         tracker: a :class:`~recognizer.tracking.Tracker` (or None to skip tracking).
         config: :class:`PipelineConfig`.
+        text_checker: a :class:`~recognizer.textworker.TextChecker` that reads the tracks'
+            regions with the text reader on its own thread (None: the digit models alone).
     """
 
     def __init__(
@@ -542,9 +549,11 @@ class Pipeline:
         *,
         tracker: Tracker | None = None,
         config: PipelineConfig | None = None,
+        text_checker: Any = None,
     ) -> None:
         self.source = source
         self.tracker = tracker
+        self.text_checker = text_checker
         config = config or PipelineConfig()
         self.live = config.live if config.live is not None else bool(source.live)
         realtime = config.realtime
@@ -555,7 +564,7 @@ class Pipeline:
         self._budget = self._lane.budget
         self._capture_done = self._lane.done
         self._capture_stop = self._lane.stop  # set when the workers need no more frames
-        self._tracking = _TrackStage(tracker)
+        self._tracking = _TrackStage(tracker, text_checker)
         self._remaining = self.config.max_frames
 
     def _setup(self, recognizer: RecognizerLike, config: PipelineConfig, *, live: bool) -> None:
@@ -607,6 +616,9 @@ class Pipeline:
             t.join(self.config.join_timeout)
             if t.is_alive():
                 log.warning("thread %s did not stop within %.1f s; leaving it (daemon)", t.name, self.config.join_timeout)
+        checker = getattr(self, "text_checker", None)
+        if checker is not None:
+            checker.close(self.config.join_timeout)
         if not self.stats.finished_at:
             self.stats.finished_at = time.monotonic()
 

@@ -74,17 +74,30 @@ class Reading:
         confidence: geometric mean over digits of ``det_score * cls_score``, in [0, 1].
         box: xyxy pixels enclosing all its digits.
         digits: the digit boxes, in reading order.
+        label: the house number with its letters when the text reader saw them (``"12A"``,
+            ``"C-24"``); empty when the number is its digits alone.
+        source: who read it: ``"digits"`` (the digit models), ``"text"`` (the text reader
+            alone, on a region the digit models missed or misread) or ``"both"`` (the two
+            agreed).
     """
 
     text: str
     confidence: float
     box: Box
     digits: tuple[DigitBox, ...]
+    label: str = ""
+    source: str = "digits"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "text": self.text,
             "confidence": round(self.confidence, 4),
             "box": [round(v, 2) for v in self.box],
             "digits": [d.to_dict() for d in self.digits],
         }
+        # The digit path alone writes exactly what it always wrote.
+        if self.label:
+            out["label"] = self.label
+        if self.source != "digits":
+            out["source"] = self.source
+        return out

@@ -39,6 +39,7 @@ def demo_command(args: argparse.Namespace) -> int:
         raise CLIError(f"--workers {args.workers}: expected at least 1")
     if args.threads is not None and args.threads < 1:
         raise CLIError(f"--threads {args.threads}: expected at least 1")
+    options.check_loop_options(args)
     try:
         cfg = ClipConfig(seed=args.seed, frames=args.frames, fps=args.fps, nameplates=args.nameplates)
     except ValueError as exc:
@@ -56,7 +57,8 @@ def demo_command(args: argparse.Namespace) -> int:
           f"{workers} inference worker(s), batch {args.batch}", file=sys.stderr)
     try:
         run = run_demo(args.out, recognizer, cfg, batch=args.batch, workers=workers,
-                       progress=not args.no_progress and sys.stderr.isatty())
+                       progress=not args.no_progress and sys.stderr.isatty(),
+                       text_reader=options.load_text_reader(options.reader_mode(args, video=True)))
     except (ValueError, OSError, SourceError, SinkError) as exc:
         raise CLIError(str(exc)) from exc
     except PipelineError as exc:

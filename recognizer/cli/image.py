@@ -100,12 +100,19 @@ def run_image(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise CLIError(f"--batch {args.batch}: expected a positive number of images")
+    options.in_range("--batch", args.batch, 1, options.MAX_BATCH, "images per inference call; memory grows with it")
     paths = expand_paths(args.paths)
     if not paths:
         raise CLIError(f"no images found in {', '.join(args.paths)}")
     save_dir = prepare_save_dir(args.save_dir) if args.save_dir else None
     names = ResultNames(save_dir, paths) if save_dir else None
     recognizer = options.load_recognizer(args)
+    mode = options.reader_mode(args)
+    reader = options.load_text_reader(mode)
+    if reader is not None:
+        from recognizer.fusion import FusedRecognizer, FusionConfig
+
+        recognizer = FusedRecognizer(recognizer, reader, FusionConfig(mode=mode))
     failed = 0
     # (path, image as read, (x, y) factors back to the file's pixels or None)
     pending: list[tuple[Path, np.ndarray, tuple[float, float] | None]] = []

@@ -35,6 +35,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="drop a detection the classifier calls 'not a digit' with at least this probability, in [0, 1] "
         "(classifiers with that class; default: the one stored in the classifier file, else 0.5)",
     )
+    g.add_argument(
+        "--reader",
+        choices=("digits", "fast", "accurate"),
+        default=None,
+        help="who reads: digits = the digit models alone; fast = the text reader (PP-OCR, in the rapidocr wheel) "
+        "also reads each number the digit models found (still images) or each track a few times a second (video); "
+        "accurate = the text reader's own text detector finds regions too (default: accurate for still images, "
+        "fast for video)",
+    )
     tta = g.add_mutually_exclusive_group()
     tta.add_argument(
         "--tta",
@@ -86,6 +95,25 @@ def load_recognizer(args: argparse.Namespace, *, video: bool = False) -> Any:
         raise CLIError(str(exc)) from exc
 
 
+def reader_mode(args: argparse.Namespace, *, video: bool = False) -> str:
+    """The ``--reader`` mode this command runs: the option, else the default for still images
+    (:data:`recognizer.fusion.DEFAULT_IMAGE_MODE`) or for video (``fast``)."""
+    from recognizer.fusion import DEFAULT_IMAGE_MODE, DEFAULT_VIDEO_MODE
+
+    mode = getattr(args, "reader", None)
+    return mode if mode else (DEFAULT_VIDEO_MODE if video else DEFAULT_IMAGE_MODE)
+
+
+def load_text_reader(mode: str, threads: int = 1) -> Any:
+    """The text reader for ``mode`` (None for ``digits``, or with one warning line on stderr
+    when it cannot be loaded: the digit models then read alone)."""
+    if mode == "digits":
+        return None
+    from recognizer.textreader import load_text_reader as load
+
+    return load(threads=threads)
+
+
 def add_loop_arguments(group: argparse._ArgumentGroup, *, batch_help: str, threads_help: str, batch_default: int | None = 4) -> None:
     """``--batch``, ``--workers`` and ``--threads`` (the inference loop's parallelism);
     ``batch_default`` None lets the command choose when ``--batch`` is not given."""
@@ -94,10 +122,37 @@ def add_loop_arguments(group: argparse._ArgumentGroup, *, batch_help: str, threa
     group.add_argument("--threads", type=int, metavar="N", help=threads_help)
 
 
+MAX_BATCH = 64
+"""Most frames per inference call (``--batch``). Memory grows with the batch (frames held in
+the queues and the detector's activations: ``--batch 300`` took 2.1 GiB), while a GPU is
+already busy at 16 (``recognizer batch``'s default there) and a CPU at 4."""
+
+MAX_WORKERS = 64
+"""Most inference threads of one process (``--workers`` of ``run``, ``bench``, ``demo``)."""
+
+MAX_THREADS = 256
+"""Most torch threads (``--threads``)."""
+
+
 def positive(option: str, value: int | float | None) -> None:
     """A CLIError for an option that must be a positive number and is not (None is fine)."""
     if value is not None and value <= 0:
         raise CLIError(f"{option} {value}: expected a positive number")
+
+
+def in_range(option: str, value: int | float | None, low: int | float, high: int | float, what: str = "") -> None:
+    """A CLIError (exit 2, one line) for a value outside ``[low, high]`` (None is fine); ``what``
+    says why there is a bound, after the range."""
+    if value is not None and not low <= value <= high:
+        raise CLIError(f"{option} {value}: expected a number from {low} to {high}{f' ({what})' if what else ''}")
+
+
+def check_loop_options(args: argparse.Namespace) -> None:
+    """``--batch``, ``--workers`` and ``--threads`` within their ranges: a huge value is a usage
+    error here, not an allocation or thread start that fails (or hangs) later."""
+    in_range("--batch", getattr(args, "batch", None), 1, MAX_BATCH, "frames per inference call; memory grows with it")
+    in_range("--workers", getattr(args, "workers", None), 1, MAX_WORKERS, "inference threads")
+    in_range("--threads", getattr(args, "threads", None), 1, MAX_THREADS, "torch threads")
 
 
 def same_file(a: Path, b: Path) -> bool:

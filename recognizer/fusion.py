@@ -1,0 +1,237 @@
+"""Two readers on still images: the digit models find and read, the text reader checks and reads again.
+
+For each image (:class:`FusedRecognizer`):
+
+1. the digit path (:class:`recognizer.engine.Recognizer`) finds digits, groups them into
+   numbers and reads them;
+2. in the ``accurate`` mode the text detector (:meth:`recognizer.textreader.TextReader.detect`)
+   also finds text lines at a resolution of its own: a line that overlaps a number widens that
+   number's region (a digit the detector missed is then inside it), a line that overlaps none
+   is a region of its own;
+3. every region is cut from the **original** pixels, padded, and read by the text reader in one
+   batched call;
+4. fusion, per region: a region the text reader reads as letters is not a number (letters
+   veto); where both read a number and disagree, the text reader's number wins when its score
+   is at least ``override_score`` and ours is below ``keep_own`` (both calibrated on validation
+   images by ``python -m train.tune_fusion``); a region only the text detector found becomes a
+   reading when the text reader reads a number there with at least ``new_score``. A house
+   number with letters (``12A``, ``C-24``) keeps them in :attr:`Reading.label`, its digits in
+   :attr:`Reading.text`.
+
+Modes: ``digits`` (the digit path alone), ``fast`` (steps 1, 3, 4 on the digit path's regions),
+``accurate`` (all four), ``text`` (the text reader alone on the regions of ``accurate``: no
+digit reading is kept unless the text reader reads it; for measurement).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from recognizer.textreader import TextRead, TextReader, pad_box
+from recognizer.types import DigitBox, Reading
+
+MODES = ("digits", "fast", "accurate", "text")
+DEFAULT_IMAGE_MODE = "accurate"
+"""Still images (``recognizer image``, ``train.evaluate``) run this mode unless told otherwise
+(chosen by measurement: see ``weights/README.md``)."""
+DEFAULT_VIDEO_MODE = "fast"
+"""Video commands run this mode unless told otherwise."""
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How the two readers are combined (see the module docstring).
+
+    Attributes:
+        mode: ``digits``, ``fast``, ``accurate`` or ``text``.
+        pad_x, pad_y: a region grows by these fractions of its height left/right and up/down
+            before it is read (context helps the recognizer; too much brings in neighbours).
+        veto_score: a letters read at least this sure drops the number.
+        override_score: the text reader's different number replaces ours when at least this sure...
+        keep_own: ...and our reading's confidence is below this.
+        new_score: a region only the text detector found becomes a reading at this score.
+        det_max_side: the text detector sees the image with this longer side (pixels).
+        crop_max_side: an image no longer than this on either side is taken for a crop
+            around one number (an SVHN image, a cut-out plate): in ``accurate``/``text`` mode
+            the whole image is read as the region of its one reading (or as a region of its
+            own when the digit models read nothing). 0 turns this off.
+    """
+
+    mode: str = "fast"
+    pad_x: float = 0.35
+    pad_y: float = 0.15
+    veto_score: float = 0.7
+    override_score: float = 0.9
+    keep_own: float = 0.95
+    new_score: float = 0.9
+    det_max_side: int = 1280
+    crop_max_side: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r}; expected one of {', '.join(MODES)}")
+        for name in ("veto_score", "override_score", "new_score"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}={getattr(self, name)!r}; expected a number in [0, 1]")
+        if not 0.0 <= self.pad_x <= 3.0 or not 0.0 <= self.pad_y <= 3.0:
+            raise ValueError(f"pad_x={self.pad_x!r}, pad_y={self.pad_y!r}; expected numbers in [0, 3]")
+        if not 64 <= self.det_max_side <= 8192:
+            raise ValueError(f"det_max_side={self.det_max_side!r}; expected 64..8192 pixels")
+
+
+def _iou_or_inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(len(a), len(b))``: intersection over the smaller box (1 when one holds the other)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-6)
+
+
+def spread_digits(text: str, box: Sequence[float], score: float) -> tuple[DigitBox, ...]:
+    """Digit boxes for a number the text reader read in ``box``: the box cut into equal columns."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    n = max(1, len(text))
+    w = (x2 - x1) / n
+    return tuple(DigitBox((x1 + i * w, y1, x1 + (i + 1) * w, y2), int(ch), float(score), float(score))
+                 for i, ch in enumerate(text))
+
+
+def text_reading(read: TextRead, box: Sequence[float], *, source: str = "text") -> Reading:
+    """A :class:`Reading` of what the text reader read as a number in ``box``."""
+    digits = read.digits
+    label = read.label if read.label != digits else ""
+    return Reading(text=digits, confidence=float(read.score), box=tuple(float(v) for v in box),
+                   digits=spread_digits(digits, box, read.score), label=label, source=source)
+
+
+def fuse(reading: Reading, read: TextRead, region: Sequence[float], config: FusionConfig) -> Reading | None:
+    """One number read by both readers -> the fused reading, or None when it is not a number."""
+    if read.is_letters and read.score >= config.veto_score:
+        return None
+    if read.kind != "number":
+        return reading
+    label = read.label if read.label != read.digits else ""
+    if read.digits == reading.text:
+        both = 1.0 - (1.0 - reading.confidence) * (1.0 - read.score)
+        return replace(reading, confidence=float(both), label=label, source="both")
+    if read.score >= config.override_score and reading.confidence < config.keep_own:
+        if len(read.digits) == len(reading.digits):  # same count: keep our boxes, take its digits
+            digits = tuple(replace(d, digit=int(ch), cls_score=float(read.score)) for d, ch in zip(reading.digits, read.digits))
+            return replace(reading, text=read.digits, digits=digits, confidence=float(read.score), label=label, source="text")
+        return text_reading(read, region)
+    return reading
+
+
+@dataclass
+class _Plan:
+    """The regions of one image: which reading (or none) each belongs to."""
+
+    readings: list[Reading]
+    regions: list[tuple[float, float, float, float]]  # unpadded xyxy
+    owner: list[int]  # index into readings, or -1 for a region only the text detector found
+
+
+class FusedRecognizer:
+    """The digit path and the text reader on still images (see the module docstring).
+
+    Args:
+        recognizer: the digit path (:class:`recognizer.engine.Recognizer`).
+        reader: the text reader, or None (then every mode is the digit path alone).
+        config: :class:`FusionConfig`.
+    """
+
+    def __init__(self, recognizer: Any, reader: TextReader | None, config: FusionConfig | None = None) -> None:
+        self.recognizer = recognizer
+        self.reader = reader
+        self.config = config or FusionConfig()
+
+    @property
+    def mode(self) -> str:
+        """The mode that actually runs (``digits`` when there is no text reader)."""
+        return self.config.mode if self.reader is not None else "digits"
+
+    def __getattr__(self, name: str) -> Any:  # device, config of the digit path, classify, detect ...
+        if name in ("recognizer", "reader", "config"):
+            raise AttributeError(name)
+        return getattr(self.recognizer, name)
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]:
+        return self.recognize_timed(images)[0]
+
+    def plan(self, image: np.ndarray, readings: list[Reading]) -> _Plan:
+        """The regions to read in ``image`` for its digit readings (and its text lines in
+        ``accurate``/``text`` mode)."""
+        cfg = self.config
+        regions = [tuple(float(v) for v in r.box) for r in readings]
+        owner = list(range(len(readings)))
+        H, W = image.shape[:2]
+        if cfg.mode in ("accurate", "text") and max(H, W) <= cfg.crop_max_side and len(readings) <= 1:
+            whole = (0.0, 0.0, float(W), float(H))
+            return _Plan(list(readings), [whole], [0] if readings else [-1])
+        if cfg.mode in ("accurate", "text") and self.reader is not None:
+            tboxes, _ = self.reader.detect(image, max_side=cfg.det_max_side)
+            ours = np.asarray(regions, np.float64).reshape(-1, 4)
+            overlap = _iou_or_inside(ours, tboxes.astype(np.float64))
+            for j, tb in enumerate(tboxes):
+                hits = np.nonzero(overlap[:, j] >= 0.5)[0] if len(ours) else []
+                if len(hits) == 0:
+                    regions.append(tuple(float(v) for v in tb))
+                    owner.append(-1)
+                    continue
+                for i in hits:  # a text line over our number: read the union (a missed digit is then inside)
+                    r = regions[i]
+                    h_ours, h_line = r[3] - r[1], tb[3] - tb[1]
+                    if 0.5 * h_ours <= h_line <= 2.0 * h_ours:
+                        regions[i] = (min(r[0], tb[0]), min(r[1], tb[1]), max(r[2], tb[2]), max(r[3], tb[3]))
+        return _Plan(list(readings), regions, owner)
+
+    def decide(self, plan: _Plan, reads: Sequence[TextRead]) -> list[Reading]:
+        """The fused readings of one image from its plan and the text reader's reads of its regions."""
+        cfg = self.config
+        out: list[Reading] = []
+        for region, who, read in zip(plan.regions, plan.owner, reads):
+            if who < 0:
+                if read.kind == "number" and read.score >= cfg.new_score:
+                    out.append(text_reading(read, region))
+                continue
+            reading = plan.readings[who]
+            if cfg.mode == "text":
+                if read.kind == "number":
+                    out.append(text_reading(read, region))
+                continue
+            fused = fuse(reading, read, region, cfg)
+            if fused is not None:
+                out.append(fused)
+        return out
+
+    def recognize_timed(self, images: Sequence[np.ndarray]) -> tuple[list[list[Reading]], dict[str, float]]:
+        """Like :meth:`recognizer.engine.Recognizer.recognize_timed`, with ``text`` (text
+        detector and reader seconds) added to the timings."""
+        readings, timings = self.recognizer.recognize_timed(images)
+        timings = dict(timings)
+        if self.mode == "digits" or not images:
+            timings["text"] = 0.0
+            return readings, timings
+        t0 = time.perf_counter()
+        plans = [self.plan(img, list(r)) for img, r in zip(images, readings)]
+        crops, spans = [], []
+        for img, plan in zip(images, plans):
+            start = len(crops)
+            for region in plan.regions:
+                a, b, c, d = pad_box(region, self.config.pad_x, self.config.pad_y, img.shape)
+                crops.append(img[b:d, a:c])
+            spans.append((start, len(crops)))
+        reads = self.reader.read(crops) if crops else []
+        fused = [self.decide(plan, reads[s:e]) for plan, (s, e) in zip(plans, spans)]
+        timings["text"] = time.perf_counter() - t0
+        return fused, timings
