@@ -7,6 +7,11 @@
            or the official train_32x32.mat layout when the name ends in .mat
     python tools/synth.py sheet --out /tmp/sheet.png
         -> real SVHN images (if ../shared/data/svhn_real is there) next to synthetic ones
+    python tools/synth.py plates --out data/synth_plates --n 3000 --seed 1 --size 240x320
+        -> close-up photos of plates (recognizer.synth.plates), 1.png ... + digitStruct.mat;
+           a letter suffix ("502C") is drawn but only the digits are labelled
+    python tools/synth.py plate-crops --out data/plate_crops.npz --n 20000 --seed 2 [--text-crops]
+        -> 32x32 crops of their digits (and, with --text-crops, of their letters, labelled -1)
 
 Image ``i`` of a seed is always the same picture, whatever ``--workers`` is.
 """
@@ -17,7 +22,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -27,9 +32,10 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # run from a checkout: make train/ and recognizer/ importable
     sys.path.insert(0, str(_ROOT))
 
-from recognizer.cli import UsageError, run_main  # noqa: E402
+from recognizer.cli import UsageError, finite_float, run_main  # noqa: E402
 from recognizer.preprocess import crop_digits  # noqa: E402
 from recognizer.synth import SynthConfig, SynthSample, generate  # noqa: E402
+from recognizer.synth.plates import PlateConfig, generate_plates  # noqa: E402
 from recognizer.synth.words import DIGIT_LIKE  # noqa: E402
 
 DEFAULT_REAL = _ROOT.parent / "shared" / "data" / "svhn_real"
@@ -52,9 +58,16 @@ def _progress(it: Iterator[tuple[int, SynthSample]], n: int, what: str, quiet: b
         print(file=sys.stderr)
 
 
+Source = Callable[..., Iterator[tuple[int, SynthSample]]]
+"""A sample stream like :func:`recognizer.synth.generate` (``n, seed, start=, workers=, config=``);
+:func:`recognizer.synth.plates.generate_plates` is the other one (its samples have the same fields)."""
+
+
 def write_full(out: Path, n: int, seed: int, *, start: int = 0, workers: int | None = None,
-               config: SynthConfig | None = None, overwrite: bool = False, quiet: bool = True) -> dict[str, float]:
-    """Render ``n`` images into ``out/{index+1}.png`` plus ``out/digitStruct.mat``.
+               config: SynthConfig | PlateConfig | None = None, overwrite: bool = False, quiet: bool = True,
+               source: Source | None = None) -> dict[str, float]:
+    """Render ``n`` images into ``out/{index+1}.png`` plus ``out/digitStruct.mat``
+    (from ``source``, default :func:`recognizer.synth.generate`).
 
     Returns:
         ``{"images": n, "seconds": wall time, "images_per_s": rate}``.
@@ -71,7 +84,8 @@ def write_full(out: Path, n: int, seed: int, *, start: int = 0, workers: int | N
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     images: list[SVHNImage] = []
-    for i, s in _progress(generate(n, seed, start=start, workers=workers, config=config), n, "full", quiet):
+    samples = (source or generate)(n, seed, start=start, workers=workers, config=config)
+    for i, s in _progress(samples, n, "full" if source is None else "plates", quiet):
         name = f"{i + 1}.png"
         if not cv2.imwrite(str(out / name), s.image):
             raise OSError(f"could not write {out / name}")
@@ -82,8 +96,10 @@ def write_full(out: Path, n: int, seed: int, *, start: int = 0, workers: int | N
 
 
 def make_crops(n: int, seed: int, *, start: int = 0, workers: int | None = None,
-               config: SynthConfig | None = None, quiet: bool = True, text_crops: bool = False) -> dict[str, np.ndarray]:
-    """Render images until ``n`` digit crops are collected (SVHN format-2 framing).
+               config: SynthConfig | PlateConfig | None = None, quiet: bool = True, text_crops: bool = False,
+               source: Source | None = None) -> dict[str, np.ndarray]:
+    """Render images (from ``source``, default :func:`recognizer.synth.generate`) until ``n``
+    digit crops are collected (SVHN format-2 framing).
 
     Each digit box is widened to a square and resized to 32x32 by
     :func:`recognizer.preprocess.crop_digits`, so neighbouring digits show at the sides.
@@ -104,7 +120,7 @@ def make_crops(n: int, seed: int, *, start: int = 0, workers: int | None = None,
     k = 0
     # About 2.5 digits per image; over-ask a little and stop once there are enough.
     budget = int(n / 2.2) + 64
-    it = generate(budget * 4, seed, start=start, workers=workers, config=config)
+    it = (source or generate)(budget * 4, seed, start=start, workers=workers, config=config)
     t0 = time.perf_counter()
     for i, s in it:
         boxes, labels = s.boxes, s.digits
@@ -259,6 +275,27 @@ def get_args_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--real", type=Path, default=DEFAULT_REAL, help=f"real SVHN folder (default {DEFAULT_REAL})")
     sp.add_argument("--boxes", action="store_true", help="draw the synthetic digit boxes")
+
+    def plate_options(sp: argparse.ArgumentParser, n_help: str) -> None:
+        sp.add_argument("--out", type=Path, required=True)
+        sp.add_argument("--n", type=int, required=True, help=n_help)
+        sp.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+        sp.add_argument("--start", type=int, default=0, help="first image index (default 0)")
+        sp.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
+        sp.add_argument("--size", default="240x320", metavar="HxW",
+                        help="image HEIGHTxWIDTH (default 240x320, the light detector's input; 320x320 mimics square exports)")
+        sp.add_argument("--fill", default="{},{}".format(*PlateConfig.fill_range), metavar="LO,HI",
+                        help="the number spans LO-HI of the frame in its tighter direction (default %(default)s)")
+        sp.add_argument("--suffix-prob", type=finite_float, default=PlateConfig.suffix_prob,
+                        help=f"odds of a letter after the number, drawn but not labelled (default {PlateConfig.suffix_prob})")
+        sp.add_argument("--overwrite", action="store_true", help="replace an existing output")
+        sp.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    plate_options(sub.add_parser("plates", help="close-up photos of number plates: PNG images + digitStruct.mat"), "number of images")
+    sp = sub.add_parser("plate-crops", help="32x32 crops of the close-ups' digits (.npz or .mat)")
+    plate_options(sp, "number of crops")
+    sp.add_argument("--text-crops", action="store_true",
+                    help="also crop the suffix letters, labelled -1 ('not a digit'; .npz only)")
     return p
 
 
@@ -266,7 +303,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_main("synth", lambda: _run(get_args_parser().parse_args(argv)))
 
 
+def _parse_size(text: str) -> tuple[int, int]:
+    h, sep, w = text.lower().partition("x")
+    if not sep or not h.strip().isdigit() or not w.strip().isdigit() or int(h) < 32 or int(w) < 32:
+        raise UsageError(f"--size {text}: expected HEIGHTxWIDTH in pixels, each at least 32 (e.g. 240x320)")
+    return int(h), int(w)
+
+
+def _run_plates(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise UsageError(f"--seed {args.seed}: expected a non-negative integer")
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers {args.workers}: expected at least 1")
+    if not 0.0 <= args.suffix_prob <= 1.0:
+        raise UsageError(f"--suffix-prob {args.suffix_prob}: expected a number in [0, 1]")
+    size = _parse_size(args.size)
+    try:
+        lo, hi = (float(v) for v in args.fill.split(","))
+        config = PlateConfig(size=size, suffix_prob=args.suffix_prob, fill_range=(lo, hi))
+    except ValueError as exc:
+        raise UsageError(f"--fill {args.fill}: expected LO,HI with 0.05 <= LO <= HI <= 1 ({exc})") from None
+    if args.mode == "plates":
+        r = write_full(args.out, args.n, args.seed, start=args.start, workers=args.workers, overwrite=args.overwrite,
+                       quiet=args.quiet, config=config, source=generate_plates)
+        print(f"wrote {r['images']} close-ups and digitStruct.mat to {args.out} in {r['seconds']:.1f} s "
+              f"({r['images_per_s']:.1f} images/s)")
+    else:
+        if args.text_crops and args.out.suffix.lower() != ".npz":
+            raise UsageError(f"--out {args.out}: --text-crops needs an .npz file (a .mat holds digits only)")
+        r = write_crops(args.out, args.n, args.seed, start=args.start, workers=args.workers, overwrite=args.overwrite,
+                        quiet=args.quiet, text_crops=args.text_crops, config=config, source=generate_plates)
+        print(f"wrote {r['crops']} crops to {args.out} in {r['seconds']:.1f} s ({r['crops_per_s']:.0f} crops/s)")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.mode in ("plates", "plate-crops"):
+        return _run_plates(args)
     if args.mode != "sheet" and args.seed < 0:
         raise UsageError(f"--seed {args.seed}: expected a non-negative integer")
     if args.mode != "sheet" and args.workers is not None and args.workers < 1:
