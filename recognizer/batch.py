@@ -28,9 +28,10 @@ from typing import Any
 
 from recognizer.records import SUMMARY, run_record
 from recognizer.sinks import JsonlLog
+from recognizer.sinks.numbers import NumbersPlan
 
 __all__ = [
-    "DEFAULT_BATCH", "BatchInputError", "Job", "JobResult", "discover", "frame_total", "is_complete", "log_path",
+    "DEFAULT_BATCH", "BatchInputError", "Job", "JobResult", "discover", "evidence_path", "frame_total", "is_complete", "log_path",
     "part_pid", "remove_parts", "run_job", "unique_names", "video_path",
 ]
 
@@ -38,7 +39,8 @@ DEFAULT_BATCH = 4
 """Frames per inference call of a CPU worker: ``recognizer run``'s default, so readings match."""
 
 VIDEO_OUTPUT = ".mp4"
-_PART = re.compile(r"\.(?P<pid>\d+)-[0-9a-f]+\.part\.(?:jsonl|mp4)")
+EVIDENCE_OUTPUT = ".evidence"
+_PART = re.compile(r"\.(?P<pid>\d+)-[0-9a-f]+\.part\.(?:jsonl|mp4|evidence)")
 
 
 class BatchInputError(ValueError):
@@ -208,6 +210,11 @@ def video_path(out: Path, job: Job) -> Path:
     return out / f"{job.name}{VIDEO_OUTPUT}"
 
 
+def evidence_path(out: Path, job: Job) -> Path:
+    """The folder of a job's evidence pictures (``DIR/<name>.evidence``)."""
+    return out / f"{job.name}{EVIDENCE_OUTPUT}"
+
+
 def part_path(final: Path, token: str) -> Path:
     """The temporary name of an output while it is written: ``.<name>.<token>.part<suffix>``."""
     return final.with_name(f".{final.stem}.{token}.part{final.suffix}")
@@ -229,7 +236,17 @@ def remove_parts(out: Path, job: Job) -> None:
     pattern = re.compile(re.escape(f".{job.name}") + _PART.pattern)
     for p in out.glob(f".{glob.escape(job.name)}.*.part.*"):
         if pattern.fullmatch(p.name):
-            p.unlink(missing_ok=True)
+            _remove(p)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, or a folder with what is in it (evidence pictures)."""
+    import shutil
+
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _last_record(path: Path) -> dict[str, Any] | None:
@@ -278,8 +295,11 @@ class _ProgressLog(JsonlLog):
 
 
 def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_video: bool = False, batch: int = DEFAULT_BATCH,
-            workers: int = 1, on_frame: Callable[[int], None] | None = None) -> JobResult:
+            workers: int = 1, on_frame: Callable[[int], None] | None = None, numbers: NumbersPlan | None = None) -> JobResult:
     """Process ``job`` to its end like ``recognizer run FILE --log DIR/<name>.jsonl [--save ...]``.
+
+    ``numbers`` adds evidence pictures (``DIR/<name>.evidence/``), positions and known-number
+    checks to the confirmed numbers (:class:`recognizer.sinks.numbers.NumbersPlan`).
 
     The outputs are renamed into place only when the run completed; otherwise they are deleted
     and the result says why (``status`` failed with a one-line ``error``, or interrupted).
@@ -294,6 +314,8 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
     token = part_token()
     log_final, video_final = log_path(out, job), video_path(out, job)
     log_tmp, video_tmp = part_path(log_final, token), part_path(video_final, token)
+    evidence_final = evidence_path(out, job)
+    evidence_tmp = part_path(evidence_final, token)
     result = JobResult(job.name, job.path, worker=f"{os.uname().nodename}:{os.getpid()}")
     source = VideoFileSource(job.path) if job.kind == "video" else ImageFolderSource(job.path)
     t0 = time.monotonic()
@@ -305,6 +327,9 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
             outputs = open_outputs(save=video_tmp if save_video else None, fps=source.fps)
             outputs.log = _ProgressLog(log_tmp, on_frame)
             outputs.log.open()
+            sink = numbers.sink(job.path, evidence_tmp, evidence_final.name) if numbers is not None else None
+            if sink is not None:  # pictures named by their final folder, relative to DIR (the log's)
+                outputs.add_numbers(sink)
             pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=batch, workers=workers, live=False))
             outputs.log.write(run_record(source.describe(), live=False, batch=batch, workers=workers))
         except (SourceError, SinkError) as exc:
@@ -319,6 +344,10 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
             _sync(log_tmp)
             if save_video:
                 os.replace(video_tmp, video_final)
+            if numbers is not None and numbers.evidence:
+                _remove(evidence_final)  # an earlier attempt's, whose log never completed
+                if evidence_tmp.is_dir():
+                    os.replace(evidence_tmp, evidence_final)
             os.replace(log_tmp, log_final)
             renamed = True
         return result
@@ -326,5 +355,5 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
         source.close()
         result.seconds = time.monotonic() - t0
         if not renamed:
-            for p in (log_tmp, video_tmp):
-                p.unlink(missing_ok=True)
+            for p in (log_tmp, video_tmp, evidence_tmp):
+                _remove(p)

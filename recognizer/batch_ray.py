@@ -6,7 +6,8 @@ to idle workers one at a time, and keeps each file's one result. A worker that d
 out of memory, its node lost) is replaced, its file's temporary outputs deleted and the file
 handed out again, up to ``retries`` times. Ctrl-C or SIGTERM stops the workers, deletes
 their temporary outputs and writes the table and summary of what is complete. Either way
-``numbers.csv`` and ``summary.json`` are rebuilt from the per-file logs on disk.
+``numbers.csv`` and ``summary.json`` (and ``numbers.geojson`` with a GPS track) are rebuilt
+from the per-file logs on disk.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from recognizer.batch import DEFAULT_BATCH, Job, JobResult, frame_total, is_complete, remove_parts, run_job
-from recognizer.batch_results import BatchReport, write_json, write_numbers_csv
+from recognizer.batch_results import BatchReport, write_json, write_numbers_csv, write_numbers_geojson
 
 __all__ = ["INSTALL_HINT", "BatchConfig", "BatchError", "BatchReport", "require_ray", "run_batch"]
 
@@ -71,6 +72,8 @@ class BatchConfig:
         batch: frames per inference call.
         progress: show a progress bar on stderr.
         ignore_signals_after: keep SIGINT/SIGTERM ignored after a signal stopped the run (CLI).
+        numbers: evidence pictures, positions and known numbers for every file
+            (:class:`recognizer.sinks.numbers.NumbersPlan`; None: none of them).
     """
 
     out: str | os.PathLike[str]
@@ -84,6 +87,7 @@ class BatchConfig:
     progress: bool = False
     verbose: bool = False
     ignore_signals_after: bool = False
+    numbers: Any = None
 
 
 # --------------------------------------------------------------------------- the Ray side
@@ -92,11 +96,13 @@ class BatchConfig:
 class BatchWorker:
     """A Ray actor: the models, loaded once; one file at a time."""
 
-    def __init__(self, load: Callable[[], Any], out: str, save_video: bool, batch: int, threads: int | None, progress: Any) -> None:
+    def __init__(self, load: Callable[[], Any], out: str, save_video: bool, batch: int, threads: int | None, progress: Any,
+                 numbers: Any = None) -> None:
         from recognizer.session import configure_threads
 
         configure_threads(threads)
         self.out, self.save_video, self.batch, self.progress = out, save_video, batch, progress
+        self.numbers = numbers
         self.recognizer, self.error = None, None
         try:
             self.recognizer = load()
@@ -115,7 +121,8 @@ class BatchWorker:
                 last[0] = now
                 self.progress.report.remote(job.name, n)
 
-        return run_job(job, self.out, self.recognizer, save_video=self.save_video, batch=self.batch, on_frame=on_frame)
+        return run_job(job, self.out, self.recognizer, save_video=self.save_video, batch=self.batch, on_frame=on_frame,
+                       numbers=self.numbers)
 
 
 class BatchProgress:
@@ -221,7 +228,7 @@ class _Run:
         self.progress = ray.remote(num_cpus=0)(BatchProgress).remote() if cfg.progress else None
         gpu = cfg.gpus_per_worker > 0
         self.actor_class = ray.remote(num_cpus=1, num_gpus=cfg.gpus_per_worker or 0, max_restarts=0)(BatchWorker)
-        self.actor_args = (cfg.load, str(self.out.resolve()), cfg.save_video, cfg.batch, None if gpu else 1, self.progress)
+        self.actor_args = (cfg.load, str(self.out.resolve()), cfg.save_video, cfg.batch, None if gpu else 1, self.progress, cfg.numbers)
 
     def _new_slot(self) -> _Slot:
         self.starts_left -= 1
@@ -391,6 +398,8 @@ def run_batch(jobs: list[Job], cfg: BatchConfig) -> BatchReport:
                 if report.status == "completed" and report.failed:
                     report.status = "failed"
                 report.numbers = write_numbers_csv(out, jobs)
+                if cfg.numbers is not None and cfg.numbers.track is not None:
+                    write_numbers_geojson(out, jobs)
                 report.seconds = time.monotonic() - t0
                 write_json(out / "summary.json", report.to_dict())
     return report

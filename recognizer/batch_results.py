@@ -14,42 +14,35 @@ from pathlib import Path
 from typing import Any
 
 from recognizer.batch import Job, JobResult, is_complete, log_path, part_token
-from recognizer.records import CONFIRMED, RUN, TRACK_ENDED, iter_log
+from recognizer.records import iter_log
+from recognizer.results import numbers_from_records
 
 __all__ = ["NUMBERS_COLUMNS", "BatchReport", "number_rows", "write_json", "write_numbers_csv"]
 
-NUMBERS_COLUMNS = ("file", "number", "first_time", "last_time", "first_frame", "last_frame", "confidence", "track_id")
-"""Columns of ``numbers.csv``: one row per confirmed house number."""
+NUMBERS_COLUMNS = (
+    "file", "number", "first_time", "last_time", "first_frame", "last_frame", "confidence", "track_id",
+    "best_time", "best_frame", "evidence", "time", "lat", "lon", "fix_distance_m", "known", "expected",
+)
+"""Columns of ``numbers.csv``: one row per confirmed house number (the evidence picture's path
+is relative to DIR; empty cells where a run had no evidence, positions or ``--expect``)."""
 
 
 def number_rows(out: Path, jobs: Iterable[Job]) -> list[dict[str, Any]]:
     """One row per confirmed house number in the complete logs of ``jobs`` (in job order, then
-    log order); the last frame and time are the track's final ones when its end was logged."""
+    log order); the last frame and time are the track's final ones when its end was logged
+    (:func:`recognizer.results.numbers_from_records`)."""
     rows: list[dict[str, Any]] = []
     for job in jobs:
-        path = log_path(out, job)
-        if not is_complete(out, job):
-            continue
-        file = job.path
-        confirmed: list[dict[str, Any]] = []
-        ended: dict[int, dict[str, Any]] = {}
-        for rec in iter_log(path):
-            kind = rec.get("type")
-            if kind == RUN:
-                file = rec.get("source", {}).get("name", file)
-            elif kind == CONFIRMED:
-                confirmed.append(rec)
-            elif kind == TRACK_ENDED:
-                ended[rec["track_id"]] = rec
-        for rec in confirmed:
-            end = ended.get(rec["track_id"], rec)
-            last = max((rec, end), key=lambda r: r["last_frame"])
-            rows.append({
-                "file": file, "number": rec["text"], "first_time": rec["first_time"], "last_time": last["last_time"],
-                "first_frame": rec["first_frame"], "last_frame": last["last_frame"], "confidence": rec["confidence"],
-                "track_id": rec["track_id"],
-            })
+        if is_complete(out, job):
+            rows += [n | {"file": n.get("file") or job.path} for n in numbers_from_records(iter_log(log_path(out, job)))]
     return rows
+
+
+def write_numbers_geojson(out: Path, jobs: Iterable[Job]) -> int:
+    """Rebuild ``DIR/numbers.geojson`` (one point per placed number) from the complete logs."""
+    from recognizer.geo import write_geojson
+
+    return write_geojson(out / "numbers.geojson", number_rows(out, jobs))
 
 
 def _replace_atomically(path: Path, write: Callable[[Any], None]) -> None:
@@ -67,7 +60,7 @@ def write_numbers_csv(out: Path, jobs: Iterable[Job]) -> int:
     rows = number_rows(out, jobs)
 
     def write(fh: Any) -> None:
-        w = csv.DictWriter(fh, fieldnames=NUMBERS_COLUMNS)
+        w = csv.DictWriter(fh, fieldnames=NUMBERS_COLUMNS, extrasaction="ignore")
         w.writeheader()
         w.writerows(rows)
 

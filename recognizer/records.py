@@ -9,6 +9,17 @@ A log (``recognizer run --log``, ``--dump``'s ``readings.jsonl``, the demo's
 - ``"track_ended"``: a track retired, with its final text and frame range (:func:`event_record`).
 - ``"summary"``: last line; how the run ended (:func:`summary_record`).
 
+``confirmed`` and ``track_ended`` records carry the track's best view so far (``best_frame``,
+``best_time``: the frame where its reading of the number was most confident), and, when the run
+was asked for them (:mod:`recognizer.sinks.numbers`): ``evidence`` (the JPEG of that view,
+relative to the log's folder), ``lat``, ``lon`` and ``fix_distance_m`` (the camera's position
+at the best view, metres to the nearest GPS fix), ``known`` (the number is in the ``--expect``
+list), ``expected`` and ``expected_share`` (a known number one digit away and its share of the
+track's votes). A track's ``track_ended`` record has the final best view, position and check
+of the number it still reads; ``announced`` holds the check, with all the track's votes, of
+numbers it announced earlier but reads differently at its end (``{"350": {"known": false,
+"expected": "1350", ...}}``).
+
 In a run of several sources (``recognizer run SOURCE SOURCE ...``) the first record lists them
 all (``"sources"``: name -> description), and every other record names its source right after
 its type (``{"type": "frame", "source": "left", ...}``); each source's summary comes when it
@@ -137,9 +148,22 @@ def frame_record(
     return rec
 
 
-def event_record(event: ConfirmedEvent | TrackEnded, source: str | None = None) -> dict[str, Any]:
+def _best_fields(event: ConfirmedEvent | TrackEnded) -> dict[str, Any]:
+    best = getattr(event, "best", None)
+    if best is None or best.text != event.text:  # no view of this very number (yet)
+        return {}
+    return {"best_frame": best.frame, "best_time": round(best.time, 4)}
+
+
+def event_record(event: ConfirmedEvent | TrackEnded, source: str | None = None,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The record of a tracker event (``type`` is ``"confirmed"`` or ``"track_ended"``), of
-    source ``source`` in a run of several sources."""
+    source ``source`` in a run of several sources, with ``extra`` fields at its end (evidence,
+    position, expected number: see the module docstring)."""
+    return _event_record(event, source) | _best_fields(event) | (extra or {})
+
+
+def _event_record(event: ConfirmedEvent | TrackEnded, source: str | None) -> dict[str, Any]:
     if isinstance(event, ConfirmedEvent):
         return _tagged(CONFIRMED, source) | {
             "track_id": event.track_id,

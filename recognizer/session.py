@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from recognizer.records import event_record, summary_record
+from recognizer.records import summary_record
 
 __all__ = [
     "EXIT_INTERRUPTED",
@@ -81,11 +81,19 @@ class Outputs:
     video: Any = None  # VideoSink
     dump: Any = None  # DumpSink
     log: Any = None  # JsonlLog
+    numbers: Any = None  # NumbersSink: evidence, positions, known numbers (before the log: it adds to its records)
+
+    def add_numbers(self, numbers: Any) -> None:
+        """Use ``numbers`` (a :class:`~recognizer.sinks.numbers.NumbersSink`); the log's event
+        records gain its fields."""
+        self.numbers = numbers
+        if self.log is not None:
+            self.log.annotate = numbers.fields
 
     @property
     def sinks(self) -> list[Any]:
         """The open sinks, in the order a frame reaches them (the window last: it may end the run)."""
-        return [s for s in (self.video, self.dump, self.log, self.window) if s is not None]
+        return [s for s in (self.video, self.dump, self.numbers, self.log, self.window) if s is not None]
 
     @property
     def needs_drawing(self) -> bool:
@@ -93,7 +101,7 @@ class Outputs:
 
     def status_lines(self) -> list[str]:
         """What each file output holds, for the end of a run."""
-        return [s.status_line() for s in (self.video, self.dump, self.log) if s is not None]
+        return [s.status_line() for s in (self.video, self.dump, self.numbers, self.log) if s is not None]
 
     def close(self) -> None:
         """Finalize every sink; an error in one does not stop the others from closing (the
@@ -124,6 +132,8 @@ class Outputs:
 
         if self.video is not None:
             close(self.video, "video")
+        if self.numbers is not None:
+            close(self.numbers, "evidence pictures and GeoJSON file")
         if summary is not None and errors and summary.status == "completed":
             summary.status, summary.error = "failed", str(errors[0])
         if self.log is not None and summary is not None and not getattr(self.log, "failed", False):
@@ -443,10 +453,14 @@ def _loop(pipeline: Any, outputs: Outputs, summary: RunSummary, *, progress: boo
         stage["track"] = pipeline.stats.track_seconds
         # The tracks still open at the end get their final frame range in the log too.
         tracker = getattr(pipeline, "tracker", None)
-        if tracker is not None and outputs.log is not None and not getattr(outputs.log, "failed", False):
+        log_open = outputs.log is not None and not getattr(outputs.log, "failed", False)
+        if tracker is not None and (log_open or outputs.numbers is not None):
             try:
-                for ended in tracker.finish():
-                    outputs.log.write(event_record(ended))
+                ended_now = tracker.finish()
+                if outputs.numbers is not None:
+                    outputs.numbers.finish(ended_now)
+                for ended in ended_now if log_open else ():
+                    outputs.log.write_event(ended)
             except SinkError:
                 if finished:  # else the error already on its way wins
                     raise

@@ -26,12 +26,14 @@ import numpy as np
 from recognizer.types import Box, Reading, as_box
 
 __all__ = [
+    "BestView",
     "ConfirmedEvent",
     "TrackConfig",
     "TrackEnded",
     "TrackState",
     "TrackUpdate",
     "Tracker",
+    "VoteTally",
     "box_iou",
 ]
 
@@ -103,6 +105,49 @@ class TrackConfig:
 
 
 @dataclass(frozen=True)
+class BestView:
+    """Where a track was seen best: its most confident reading of its stable text so far (the
+    frame to take its picture from, see :mod:`recognizer.evidence`).
+
+    Attributes:
+        frame, time: the frame's index and timestamp (seconds).
+        box: the reading's xyxy box in the frame's pixels.
+        score: the reading's confidence times its vote scale (a reading cut by the frame's
+            border scores ``edge_weight`` of its confidence, so a full view wins).
+        text: what that reading read.
+    """
+
+    frame: int
+    time: float
+    box: Box
+    score: float
+    text: str
+
+
+@dataclass(frozen=True, eq=False)
+class VoteTally:
+    """A copy of a track's vote when an event was emitted, to ask how much weight a text
+    other than the announced one holds (``--expect``: is a known number one digit away
+    supported by the votes?).
+
+    Attributes:
+        digits: text length -> (length, 10) decayed vote weight per position and digit.
+        total: the track's total decayed vote weight (all lengths).
+    """
+
+    digits: dict[int, np.ndarray]
+    total: float
+
+    def share(self, text: str) -> float:
+        """Share of the vote behind ``text`` (its weakest position's weight over the total),
+        in [0, 1]; 0 for a length never read."""
+        votes = self.digits.get(len(text))
+        if not text or not text.isdigit() or votes is None or self.total <= 0:
+            return 0.0
+        return float(min(votes[i, int(ch)] for i, ch in enumerate(text))) / self.total
+
+
+@dataclass(frozen=True)
 class TrackState:
     """A snapshot of one live track after an update.
 
@@ -116,6 +161,7 @@ class TrackState:
         first_time, last_time: timestamps (seconds) of the same frames.
         seen: True when this frame had a reading of the track.
         confirmed: True once the track's current stable text was confirmed.
+        best: the track's best view so far (None before a reading of its stable text).
     """
 
     track_id: int
@@ -129,6 +175,7 @@ class TrackState:
     last_time: float
     seen: bool
     confirmed: bool
+    best: BestView | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +190,8 @@ class ConfirmedEvent:
         timestamp: time (seconds) of that frame.
         first_frame, last_frame: frame range over which the track read it so far.
         first_time, last_time: the same range in seconds.
+        best: the track's best view so far.
+        tally: the track's vote at this frame.
     """
 
     track_id: int
@@ -154,11 +203,14 @@ class ConfirmedEvent:
     last_frame: int
     first_time: float
     last_time: float
+    best: BestView | None = None
+    tally: VoteTally | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class TrackEnded:
-    """Emitted when a track is retired (unseen too long): its final text and frame range."""
+    """Emitted when a track is retired (unseen too long): its final text and frame range, its
+    best view and its vote."""
 
     track_id: int
     text: str
@@ -168,6 +220,8 @@ class TrackEnded:
     last_frame: int
     first_time: float
     last_time: float
+    best: BestView | None = None
+    tally: VoteTally | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -255,6 +309,7 @@ class _Track:
     digit_votes: dict[int, np.ndarray] = field(default_factory=dict)  # length -> (L, 10)
     stable: str = ""
     confirmed_texts: set[str] = field(default_factory=set)
+    best: BestView | None = None  # the most confident reading of the stable text
 
     def predicted_box(self, frame_index: int) -> Box:
         steps = max(frame_index - self.last_frame, 0)
@@ -281,6 +336,18 @@ class _Track:
         length = max(self.length_votes, key=lambda k: (self.length_votes[k], k))
         votes = self.digit_votes[length]
         return "".join(str(int(np.argmax(votes[i]))) for i in range(length))
+
+    def note_view(self, reading: Reading, box: Box, frame_index: int, timestamp: float, scale: float) -> None:
+        """Keep ``reading`` as the best view when it reads the stable text more confidently
+        than the one kept (or the kept one read an earlier stable text)."""
+        if not reading.text or reading.text != self.stable:
+            return
+        score = float(reading.confidence) * scale
+        if self.best is None or self.best.text != self.stable or score > self.best.score:
+            self.best = BestView(frame_index, timestamp, box, score, reading.text)
+
+    def tally(self) -> VoteTally:
+        return VoteTally({n: v.copy() for n, v in self.digit_votes.items()}, self.total_weight())
 
     def vote(self, reading: Reading, decay: float, scale: float = 1.0) -> None:
         for k in self.length_votes:
@@ -310,6 +377,8 @@ def _ended(track: _Track) -> TrackEnded:
         last_frame=track.last_frame,
         first_time=track.first_time,
         last_time=track.last_time,
+        best=track.best,
+        tally=track.tally(),
     )
 
 
@@ -410,6 +479,7 @@ class Tracker:
             scale = cfg.edge_weight if near else 1.0
             track.vote(reading, cfg.decay, scale)
             self._update_stable(track)
+            track.note_view(reading, boxes[r_idx], frame_index, timestamp, scale)
             event = self._maybe_confirm(track, frame_index, timestamp)
             if event is not None:
                 confirmed.append(event)
@@ -525,6 +595,8 @@ class Tracker:
             last_frame=track.last_frame,
             first_time=track.first_time,
             last_time=track.last_time,
+            best=track.best,
+            tally=track.tally(),
         )
 
     def _confirmed_elsewhere(self, track: _Track, text: str) -> bool:
@@ -553,4 +625,5 @@ class Tracker:
             last_time=track.last_time,
             seen=seen,
             confirmed=bool(track.stable) and track.stable in track.confirmed_texts,
+            best=track.best,
         )

@@ -48,7 +48,8 @@ def _clip(path: Path, frames: int, number: str, seed: int) -> Path:
 
 
 def _compared(path: Path) -> list[dict]:
-    return [r for r in read_log(path) if r["type"] in COMPARED]
+    # batch writes each number's evidence picture (named in its records); a plain run does not
+    return [{k: v for k, v in r.items() if k != "evidence"} for r in read_log(path) if r["type"] in COMPARED]
 
 
 def _run_log(source: Path, log: Path) -> Path:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from recognizer.cli import CLIError, finite_float
+from recognizer.cli.mapping import add_batch_arguments, batch_plan
 from recognizer.cli.options import add_model_arguments, load_recognizer, positive
 
 GPU_BATCH = 16
@@ -63,11 +64,12 @@ def batch_command(args: argparse.Namespace) -> int:
         jobs = discover(args.sources, exclude=out)
     except BatchInputError as exc:
         raise CLIError(str(exc)) from exc
+    numbers = batch_plan(args, jobs)  # the track, start times and --expect, checked before Ray starts
     batch = args.batch or (GPU_BATCH if args.gpus_per_worker > 0 else 4)
     config = BatchConfig(
         out=out, load=load, save_video=args.save_video, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         retries=args.retries, address=args.address, batch=batch, progress=not args.no_progress and sys.stderr.isatty(),
-        verbose=args.verbose, ignore_signals_after=True,
+        verbose=args.verbose, ignore_signals_after=True, numbers=numbers,
     )
     print(f"recognizer batch: {len(jobs)} file(s) to {out}/", file=sys.stderr)
     try:
@@ -85,9 +87,10 @@ def batch_command(args: argparse.Namespace) -> int:
 HELP = "process many video files (and image folders) in parallel on Ray, each once, resumable"
 DESCRIPTION = """\
 Read every video file (and image folder, as one sequence) of SOURCES on Ray workers, each file once
-through the same frame loop as 'recognizer run'; write DIR/<name>.jsonl per file (the --log schema),
-DIR/numbers.csv (one row per confirmed house number) and DIR/summary.json. Running it again skips
-the files already complete. Needs the [batch] extra (Ray).
+through the same frame loop as 'recognizer run'; write DIR/<name>.jsonl per file (the --log schema)
+with DIR/<name>.evidence/ (a JPEG of each number's best view), DIR/numbers.csv (one row per
+confirmed house number), DIR/numbers.geojson (with --gpx/--nmea) and DIR/summary.json. Running it
+again skips the files already complete. Needs the [batch] extra (Ray).
 """
 
 
@@ -105,4 +108,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--retries", type=int, default=2, metavar="K", help="hand a file whose worker died to another worker up to K times (default: 2)")
     g.add_argument("--batch", type=int, metavar="N", help=f"frames per inference call (default: 4 on the CPU, {GPU_BATCH} on a GPU)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_batch_arguments(p)
     p.set_defaults(func=batch_command)

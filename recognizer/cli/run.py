@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from recognizer.cli import CLIError, finite_float, options
+from recognizer.cli.mapping import add_run_arguments, prepare_run
 from recognizer.cli.options import add_loop_arguments, add_model_arguments, positive, same_file
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def run_command(args: argparse.Namespace) -> int:
     except SourceError as exc:
         raise CLIError(str(exc), code=2) from exc
     check_output_paths(args)
+    mapping = prepare_run(args, source)  # evidence, positions, --expect: checked before anything is written
     # Models before the source is opened: a camera should not sit open while weights load.
     recognizer, workers = _models(args)
 
@@ -106,10 +108,13 @@ def run_command(args: argparse.Namespace) -> int:
             source.open()
             outputs = open_outputs(show=args.show, save=args.save, dump=args.dump, log=args.log, fps=source.fps,
                                    title=f"recognizer - {args.source}")
+            if mapping is not None:
+                outputs.add_numbers(mapping.sink(args.log))
             config = PipelineConfig(batch_size=args.batch, workers=workers, live=args.live, max_frames=args.max_frames)
             pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=config)
             if outputs.log is not None:  # nothing was read yet: a failure is like a log that cannot be created
-                outputs.log.write(run_record(source.describe(), live=pipeline.live, batch=args.batch, workers=workers))
+                outputs.log.write(run_record(source.describe(), live=pipeline.live, batch=args.batch, workers=workers,
+                                             **(mapping.run_fields(args) if mapping is not None else {})))
         except BaseException as exc:  # the loop never ran: close what was opened, then report
             return _setup_failed(exc, signals, outputs, [source])
         try:
@@ -200,6 +205,7 @@ def _run_several(args: argparse.Namespace, specs: list[str]) -> int:
     except SourceError as exc:
         raise CLIError(str(exc), code=2) from exc
     check_output_paths(args, names)
+    prepare_run(args, None, n_sources=len(specs))  # refuses the options that need one source
     recognizer, workers = _models(args)
     batch = args.batch or max(4, len(sources))  # one batch can hold a frame of every camera
 
@@ -285,4 +291,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "several sources one log, each line naming its source")
     o.add_argument("--no-hud", action="store_true", help="do not draw the FPS/latency corner")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(p)
     p.set_defaults(func=run_command)

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +118,14 @@ class JsonlLog(JsonlWriter):
         super().__init__(path, "log file")
         self.frames = 0
         self.events = 0
+        # Extra fields of an event's record (evidence, position, expected number), from the
+        # sink that works them out before this one: recognizer.sinks.numbers.NumbersSink.fields.
+        self.annotate: Callable[[Any], dict[str, Any]] | None = None
+
+    def write_event(self, event: Any, source: str | None = None) -> None:
+        """The record of a tracker event (``confirmed``, ``track_ended``)."""
+        self.write(event_record(event, source, self.annotate(event) if self.annotate is not None else None))
+        self.events += 1
 
     def write_frame(
         self,
@@ -133,8 +141,7 @@ class JsonlLog(JsonlWriter):
         self.frames += 1
         if update is not None:
             for ev in (*update.confirmed, *update.ended):
-                self.write(event_record(ev, source))
-                self.events += 1
+                self.write_event(ev, source)
 
     def emit(self, result: FrameResult, image: np.ndarray | None = None) -> None:
         """The frame's record and its tracker events (the :class:`Sink` interface); in a run of
