@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "recognizer.cli.run",
     "recognizer.cli.bench",
     "recognizer.cli.batch",
+    "recognizer.cli.report",
 )
 
 EXIT_FAILED = 1
