@@ -4,7 +4,8 @@ Every image file the project reads goes through here: ``recognizer image``, imag
 given to ``recognizer run`` (:class:`recognizer.sources.ImageFolderSource`) and the training
 and evaluation tools (``train.datasets.read_image``). Decoding is careful about what real
 folders hold: only regular files are opened (a FIFO named ``x.png`` would block the reader
-forever), transparent pixels are composited on white (as image viewers show them), a JPEG
+forever), transparent pixels are composited on white (as image viewers show them) or, when
+what is opaque is mostly light (white digits on a transparent plate), on black, a JPEG
 whose data ends before its end-of-image marker is refused as damaged, and an image larger than
 :data:`MAX_SIDE` is downscaled right after decoding (unless the caller asks for full size).
 """
@@ -67,8 +68,9 @@ def load_image(
 ) -> tuple[np.ndarray, tuple[int, int] | None]:
     """Decode an image file as ``(H, W, 3)`` uint8 BGR: ``(image, original size)``.
 
-    Only regular files are opened. Transparent pixels are composited on white, as image
-    viewers show them. A JPEG whose data ends before its end-of-image marker is refused as
+    Only regular files are opened. Transparent pixels (an alpha channel, or a PNG's
+    transparent colour) are composited on white, as image viewers show them, or on black when
+    the opaque pixels are mostly light (light digits would vanish on white). A JPEG whose data ends before its end-of-image marker is refused as
     damaged: libjpeg would fill the missing part with grey and only print a warning. An image
     whose longer side exceeds ``max_side`` is downscaled right after decoding (``None`` keeps
     the full size); the second value is then its ``(width, height)`` in the file (else None).
@@ -140,8 +142,10 @@ def _decode_image_file(path: str | os.PathLike[str]) -> np.ndarray:
             # Formats that can carry transparency: decode with the alpha channel, if any.
             with_alpha = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
             decodable = with_alpha is not None
+            if decodable and with_alpha.ndim == 2 and data[:8] == _PNG_MAGIC:
+                with_alpha = _grey_key_alpha(data, with_alpha)  # grey + tRNS: OpenCV drops the key
             if decodable and with_alpha.ndim == 3 and with_alpha.shape[2] in (2, 4):
-                image = _on_white(with_alpha)
+                image = _on_background(with_alpha)
             del with_alpha  # a huge image is not held twice while it is decoded again below
         if image is None and decodable:
             # Without transparency: OpenCV's own conversion (EXIF orientation, 16-bit to 8-bit).
@@ -221,25 +225,72 @@ def _jpeg_complete(data: bytes) -> bool:
     return False
 
 
-def _on_white(image: np.ndarray, rows: int = 512) -> np.ndarray:
-    """A BGRA (or grey + alpha) image composited on a white background, as uint8 BGR.
+def _grey_key_alpha(data: bytes, grey: np.ndarray) -> np.ndarray:
+    """A grey PNG's transparent colour (its ``tRNS`` chunk) as an alpha channel: ``(H, W, 2)``
+    grey + alpha; ``grey`` unchanged when the file has no such chunk.
+
+    OpenCV turns the transparent colour of palette and RGB PNGs into alpha but ignores a grey
+    one, so dark digits on a transparent background came out dark on black.
+    """
+    if len(data) < 33 or data[12:16] != b"IHDR" or data[25] != 0:  # colour type 0: grey
+        return grey
+    depth, pos, key = data[24], 8, None
+    while pos + 8 <= len(data):
+        length, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
+        if kind == b"tRNS" and length >= 2:
+            key = int.from_bytes(data[pos + 8 : pos + 10], "big")
+            break
+        if kind in (b"IDAT", b"IEND"):
+            break
+        pos += 12 + length
+    if key is None:
+        return grey
+    if depth < 8 and grey.dtype == np.uint8:  # decoded with 1/2/4-bit samples scaled to 0..255
+        key = key * 255 // ((1 << depth) - 1)
+    top = np.iinfo(grey.dtype).max if grey.dtype.kind == "u" else 255
+    alpha = np.where(grey == key, 0, top).astype(grey.dtype)
+    return np.dstack([grey, alpha])
+
+
+def _as_uint8(part: np.ndarray) -> np.ndarray:
+    if part.dtype == np.uint16:
+        return (part >> 8).astype(np.uint8)
+    return part if part.dtype == np.uint8 else cv2.convertScaleAbs(part)
+
+
+def _colour(part: np.ndarray) -> np.ndarray:
+    """The colour channels of a BGRA or grey + alpha block, as BGR."""
+    if part.shape[2] == 2:
+        return cv2.cvtColor(np.ascontiguousarray(part[..., 0]), cv2.COLOR_GRAY2BGR)
+    return part[..., :3]
+
+
+def background_for(image: np.ndarray, rows: int = 512) -> int:
+    """The grey level to composite a BGRA (or grey + alpha) image on: 255 (white, as viewers
+    show transparency) unless more than half of what is opaque (weighted by alpha) is light,
+    then 0 (black): white digits on a transparent plate would vanish on white."""
+    opaque = light = 0.0
+    for y in range(0, image.shape[0], rows):
+        part = _as_uint8(image[y : y + rows])
+        alpha = part[..., -1].astype(np.float64)
+        grey = cv2.cvtColor(np.ascontiguousarray(_colour(part)), cv2.COLOR_BGR2GRAY)
+        opaque += float(alpha.sum())
+        light += float(alpha[grey >= 128].sum())
+    return 0 if opaque > 0 and light > 0.5 * opaque else 255
+
+
+def _on_background(image: np.ndarray, rows: int = 512) -> np.ndarray:
+    """A BGRA (or grey + alpha) image composited on :func:`background_for`'s grey, as uint8 BGR.
 
     Done ``rows`` rows at a time, so a huge image needs no float copy of itself.
     """
     h, w = image.shape[:2]
+    back = float(background_for(image, rows))
     out = np.empty((h, w, 3), np.uint8)
     for y in range(0, h, rows):
-        part = image[y : y + rows]
-        if part.dtype == np.uint16:
-            part = (part >> 8).astype(np.uint8)
-        elif part.dtype != np.uint8:
-            part = cv2.convertScaleAbs(part)
-        if part.shape[2] == 2:
-            colour = cv2.cvtColor(np.ascontiguousarray(part[..., 0]), cv2.COLOR_GRAY2BGR)
-        else:
-            colour = part[..., :3]
+        part = _as_uint8(image[y : y + rows])
         alpha = part[..., -1:].astype(np.float32) / 255.0
-        blended = colour.astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
+        blended = _colour(part).astype(np.float32) * alpha + back * (1.0 - alpha)
         out[y : y + rows] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
     return out
 

@@ -34,6 +34,7 @@ Usage (main thread)::
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 import threading
@@ -54,7 +55,7 @@ from recognizer.pipeline import (
     _pixels,
     _TrackStage,
 )
-from recognizer.sources import Source
+from recognizer.sources import Source, SourceError
 from recognizer.tracking import Tracker
 
 __all__ = ["MultiPipeline", "SourceEnded", "UnopenedSource", "default_name", "name_sources"]
@@ -112,17 +113,39 @@ def default_name(spec: str, position: int) -> str:
 
 
 _NAMED = re.compile(r"^([A-Za-z][A-Za-z0-9_-]{0,39})=(.+)$")
+NAME_RULE = "a name starts with a letter and has at most 40 letters, digits, '_' or '-'"
+"""What :func:`name_sources` accepts before ``=`` (names become parts of file names)."""
+
+
+def _meant_as_name(spec: str) -> str | None:
+    """The text before ``=`` when ``spec`` reads as ``NAME=SOURCE`` with a name that is not
+    valid (``../x=clip.mp4``, ``a/b=0``, ``=clip.mp4``): what follows ``=`` is a source that
+    exists (a path, a camera index, a URL, a glob that matches) and the whole is none."""
+    prefix, sep, rest = spec.partition("=")
+    if not sep or "://" in prefix or os.path.exists(spec) or glob.glob(spec):
+        return None
+    rest = rest.strip()
+    plausible = rest.isdigit() or "://" in rest or os.path.exists(rest) or bool(rest and glob.glob(rest))
+    return prefix if plausible else None
 
 
 def name_sources(specs: Sequence[str]) -> list[tuple[str, str]]:
     """``(name, spec)`` for each spec: ``NAME=SPEC`` names it (unless the whole text is an
-    existing path), otherwise :func:`default_name`; names made unique with ``-2``, ``-3``."""
+    existing path or a glob that matches), otherwise :func:`default_name`; names made unique
+    with ``-2``, ``-3``.
+
+    Raises:
+        SourceError: a spec that names a source with an invalid name (:data:`NAME_RULE`).
+    """
     out: list[tuple[str, str]] = []
     used: set[str] = set()
     for i, spec in enumerate(specs):
         m = _NAMED.match(spec)
-        if m and not os.path.exists(spec):
+        if m and not os.path.exists(spec) and not glob.glob(spec):
             name, spec = m.group(1), m.group(2)
+        elif (bad := _meant_as_name(spec)) is not None:
+            what = f"source name '{bad}'" if bad else "empty source name"
+            raise SourceError(f"{what} (in '{spec}') is not valid: {NAME_RULE}")
         else:
             name = default_name(spec, i)
         unique, k = name, 2

@@ -132,6 +132,7 @@ def open_multi_outputs(
     dump: str | os.PathLike[str] | None = None,
     log: str | os.PathLike[str] | None = None,
     title: str | None = None,
+    fragment_seconds: float = 1.0,
 ) -> MultiOutputs:
     """Create the sinks asked for: per source a video at its ``fps`` and a dump folder (paths by
     :func:`per_source_path`), one log, one tiled window. Raises
@@ -147,6 +148,7 @@ def open_multi_outputs(
                 save=per_source_path(save, name) if save else None,
                 dump=per_source_path(dump, name) if dump else None,
                 fps=rate,
+                fragment_seconds=fragment_seconds,
             ))
         if log:
             outputs.log = JsonlLog(log)

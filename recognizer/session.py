@@ -155,9 +155,10 @@ def open_outputs(
     log: str | os.PathLike[str] | None = None,
     fps: float = 30.0,
     title: str = "recognizer",
+    fragment_seconds: float = 1.0,
 ) -> Outputs:
-    """Create the sinks asked for: a window, an annotated video at ``fps``, a frame dump folder,
-    a JSON Lines log. Raises :class:`~recognizer.sinks.SinkError` (one line) when one cannot be
+    """Create the sinks asked for: a window, an annotated video at ``fps`` (a fragment every
+    ``fragment_seconds`` of an .mp4/.mov), a frame dump folder, a JSON Lines log. Raises :class:`~recognizer.sinks.SinkError` (one line) when one cannot be
     created, after closing those already made (nothing is left half open)."""
     from recognizer.sinks import DumpSink, JsonlLog, VideoSink, WindowSink
 
@@ -166,7 +167,7 @@ def open_outputs(
         if show:
             outputs.window = WindowSink(title)
         if save:
-            outputs.video = VideoSink(save, fps)
+            outputs.video = VideoSink(save, fps, fragment_seconds=fragment_seconds)
         if dump:
             outputs.dump = DumpSink(dump)
             outputs.dump.open()
@@ -205,6 +206,8 @@ class RunSummary:
             (:mod:`recognizer.multisession`); None for a whole run.
         sources: in a run of several sources, the summary of each (the whole run's figures
             are their sums); empty otherwise.
+        warnings: what the source reported about itself (a video that ends far before the
+            frame count it declares); logged as ``warnings`` in the summary record.
     """
 
     frames: int = 0
@@ -219,6 +222,7 @@ class RunSummary:
     exception: BaseException | None = field(default=None, repr=False, compare=False)
     name: str | None = None
     sources: list[RunSummary] = field(default_factory=list, repr=False)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -252,6 +256,8 @@ class RunSummary:
         if self.name is not None:  # one source of several: its latency too
             p95 = self.latency_ms(95)
             extra["latency_p95_ms"] = None if p95 is None else round(p95, 1)
+        if self.warnings:
+            extra["warnings"] = list(self.warnings)
         return summary_record(
             status=self.status, frames=self.frames, captured=self.captured, dropped=self.dropped,
             seconds=self.seconds, fps=self.fps, confirmed=self.confirmed, error=self.error,
@@ -322,7 +328,11 @@ def run_session(
     summary = RunSummary()
 
     def body() -> None:
-        _loop(pipeline, outputs, summary, progress=progress, total=total, hud=hud)
+        try:
+            _loop(pipeline, outputs, summary, progress=progress, total=total, hud=hud)
+        finally:
+            found = getattr(getattr(pipeline, "source", None), "warnings", None)
+            summary.warnings.extend(found if isinstance(found, list) else [])
         if summary.status == "completed" and summary.captured == 0:
             summary.status = "failed"
             name = getattr(getattr(pipeline, "source", None), "name", "?")

@@ -64,6 +64,11 @@ DEFAULT_FPS = 30.0
 PLAUSIBLE_FPS = (1.0, 240.0)
 """Frame rates a file's or camera's metadata is believed within; others are treated as missing."""
 
+SHORT_VIDEO = 0.9
+"""A video whose decoding stops before this share of the frames its container declares (and
+at least 2 frames short) is reported as damaged or truncated: the container's count is an
+estimate for some formats, a few frames off, never half."""
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 
@@ -270,6 +275,7 @@ class VideoFileSource(_CaptureSource):
         super().__init__(str(path), str(path), fps=fps)
         self._last_ts = -1.0
         self._index_time = fps is not None
+        self.warnings: list[str] = []  # what the run's summary should say about the file (a short read)
 
     def open(self) -> None:
         if not os.path.exists(self._target):  # type: ignore[arg-type]
@@ -298,6 +304,7 @@ class VideoFileSource(_CaptureSource):
                 return None
             ok, image = cap.read()
             if not ok or image is None:
+                self._check_length()
                 return None
             pos_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
         index = self._index
@@ -308,6 +315,17 @@ class VideoFileSource(_CaptureSource):
             ts = index / self.fps
         self._last_ts = ts
         return _frame(index, ts, image)
+
+    def _check_length(self) -> None:
+        """At the end of the file: warn (once) when decoding stopped far before the frame count
+        the container declares, a damaged or truncated file that would otherwise look complete."""
+        declared, decoded = self.frame_count, self._index
+        if self.warnings or not declared or decoded >= SHORT_VIDEO * declared or declared - decoded < 2:
+            return
+        text = (f"video '{self.name}': decoding stopped after {decoded} of the {declared} frames its container declares "
+                "(a damaged or truncated file)")
+        self.warnings.append(text)
+        log.warning("%s", text)
 
 
 class _LiveCaptureSource(_CaptureSource):

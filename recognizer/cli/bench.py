@@ -16,6 +16,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or args.batch < 1 or args.repeats < 1:
         raise CLIError(f"--frames {args.frames} / --batch {args.batch} / --repeats {args.repeats}: expected positive numbers")
+    options.in_range("--batch", args.batch, 1, options.MAX_BATCH, "frames per inference call; memory grows with it")
     try:
         settings = [parse_setting(s) for s in (args.settings or ["1:2", "2:1"])]
         live_setting = parse_setting(args.live_setting) if args.live_setting else None

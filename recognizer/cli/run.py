@@ -17,7 +17,7 @@ from typing import Any
 
 from recognizer.cli import CLIError, finite_float, options
 from recognizer.cli.mapping import add_run_arguments, prepare_run
-from recognizer.cli.options import add_loop_arguments, add_model_arguments, positive, same_file
+from recognizer.cli.options import add_loop_arguments, add_model_arguments, check_loop_options, in_range, positive, same_file
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +32,15 @@ def _specs(args: argparse.Namespace) -> list[str]:
     return list(args.source) if isinstance(args.source, (list, tuple)) else [args.source]
 
 
-def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = None) -> None:
+def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = None, specs: Sequence[str] | None = None) -> None:
     """Refuse, before anything is opened, outputs that would overwrite an input or each other.
 
     No ``--save``/``--log`` may be the source (or one of its files), a checkpoint in use,
-    the other output, or a path inside the ``--dump`` folder; paths are compared after
-    resolving symlinks, and by device and inode when the file exists (hard links). With
-    several sources (``names``) each one's ``--save`` and ``--dump`` path is checked.
+    the other output, or a path inside the ``--dump`` folder, and no ``--dump`` folder may be
+    or hold an input; paths are compared after resolving symlinks, and by device and inode
+    when the file exists (hard links). With several sources (``names``) each one's ``--save``
+    and ``--dump`` path is checked. ``specs``: the sources as opened, without their
+    ``NAME=`` (default: ``args.source``).
     """
     from recognizer.multisession import per_source_path
     from recognizer.sources import input_files
@@ -49,11 +51,15 @@ def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = N
 
     outputs = [(f"--{name}", out) for name in ("save", "log") if (value := getattr(args, name, None))
                for out in (each(value) if name == "save" else [Path(value)])]
-    if not outputs:
-        return  # a --dump folder must be new or empty: it cannot hold an input
     dumps = [(args.dump, Path(args.dump))] if args.dump and names is None else [(str(d), d) for d in each(args.dump)] if args.dump else []
-    inputs: list[tuple[str, Path]] = [("the input", p) for spec in _specs(args) for p in input_files(spec)]
-    for kind in ("detector", "classifier"):
+    # The files each source reads: NAME=SOURCE is compared as SOURCE (the spec with its name is no file).
+    inputs: list[tuple[str, Path]] = [("the input", p) for spec in (specs if specs is not None else _specs(args))
+                                      for p in input_files(spec)]
+    for text, folder in dumps:
+        for _, path in inputs:
+            if same_file(folder, path) or _inside(path, folder):
+                raise CLIError(f"--dump '{text}' is or holds the input '{path}'; choose a new folder")
+    for kind in ("detector", "classifier") if outputs else ():
         try:
             inputs.append((f"the {kind} checkpoint", resolve_weights(getattr(args, kind, None), kind)))
         except (WeightsNotFoundError, ValueError):
@@ -81,6 +87,11 @@ def run_command(args: argparse.Namespace) -> int:
 
     for option in ("batch", "max_frames", "fps", "threads", "workers"):
         positive(f"--{option.replace('_', '-')}", getattr(args, option))
+    check_loop_options(args)
+    in_range("--fragment-seconds", args.fragment_seconds, 0.1, 60, "seconds of video per fragment of an .mp4/.mov")
+    if args.log and "{name}" in args.log:
+        raise CLIError(f"--log '{args.log}': there is one log for all sources (each line names its source), so {{name}} "
+                       "is not replaced in it; give one file name ({name} works in --save and --dump)")
     if args.reconnect_timeout is not None and args.reconnect_timeout < 0:
         raise CLIError(f"--reconnect-timeout {args.reconnect_timeout}: expected seconds >= 0 (0 retries forever)")
     if not (args.show or args.save or args.dump or args.log):
@@ -88,7 +99,10 @@ def run_command(args: argparse.Namespace) -> int:
     specs = _specs(args)
     if len(specs) > 1:
         return _run_several(args, specs)
-    args.source = specs[0]
+    name, args.source = _named(specs)[0]
+    for option in ("save", "dump"):  # {name} with one source: its name, as with several
+        if getattr(args, option) and "{name}" in getattr(args, option):
+            setattr(args, option, getattr(args, option).replace("{name}", name))
     if args.batch is None:
         args.batch = 4
 
@@ -107,7 +121,7 @@ def run_command(args: argparse.Namespace) -> int:
         try:
             source.open()
             outputs = open_outputs(show=args.show, save=args.save, dump=args.dump, log=args.log, fps=source.fps,
-                                   title=f"recognizer - {args.source}")
+                                   title=f"recognizer - {args.source}", fragment_seconds=args.fragment_seconds)
             if mapping is not None:
                 outputs.add_numbers(mapping.sink(args.log))
             config = PipelineConfig(batch_size=args.batch, workers=workers, live=args.live, max_frames=args.max_frames)
@@ -122,7 +136,7 @@ def run_command(args: argparse.Namespace) -> int:
             if args.max_frames and (total is None or args.max_frames < total):
                 total = args.max_frames
             print(
-                f"reading {source.kind} {source.name} ({'live' if pipeline.live else 'file'} mode, {source.fps:.2f} fps; "
+                f"reading {_what(source)} ({'live' if pipeline.live else 'file'} mode, {source.fps:.2f} fps; "
                 f"device {recognizer.device}, {workers} inference worker(s), batch {args.batch})",
                 file=sys.stderr,
             )
@@ -133,6 +147,24 @@ def run_command(args: argparse.Namespace) -> int:
                 source.close()
     print(summary.line())
     return _report(summary, outputs.status_lines())
+
+
+def _what(source: Any) -> str:
+    """``file clip.mp4``, ``camera 7`` (a camera's name already says what it is)."""
+    name = str(source.name)
+    return name if name.startswith(f"{source.kind} ") else f"{source.kind} {name}"
+
+
+def _named(specs: list[str]) -> list[tuple[str, str]]:
+    """``(name, spec)`` of each source (:func:`recognizer.multiplex.name_sources`); an invalid
+    name is a usage error."""
+    from recognizer.multiplex import name_sources
+    from recognizer.sources import SourceError
+
+    try:
+        return name_sources(specs)
+    except SourceError as exc:
+        raise CLIError(str(exc), code=2) from exc
 
 
 def _reconnect(args: argparse.Namespace) -> Any:
@@ -191,20 +223,20 @@ def _report(summary: Any, status_lines: list[str]) -> int:
 
 def _run_several(args: argparse.Namespace, specs: list[str]) -> int:
     """``recognizer run SOURCE SOURCE ...``: every source through one batched model."""
-    from recognizer.multiplex import MultiPipeline, UnopenedSource, name_sources
+    from recognizer.multiplex import MultiPipeline, UnopenedSource
     from recognizer.multisession import multi_run_record, open_multi_outputs, run_multi_session
     from recognizer.pipeline import PipelineConfig
     from recognizer.session import RunSignals
     from recognizer.sources import SourceError, open_source
     from recognizer.tracking import Tracker
 
-    named = name_sources(specs)
+    named = _named(specs)
     names = [name for name, _ in named]
     try:
         sources = [open_source(spec, fps=args.fps, reconnect=_reconnect(args)) for _, spec in named]
     except SourceError as exc:
         raise CLIError(str(exc), code=2) from exc
-    check_output_paths(args, names)
+    check_output_paths(args, names, [spec for _, spec in named])
     prepare_run(args, None, n_sources=len(specs))  # refuses the options that need one source
     recognizer, workers = _models(args)
     batch = args.batch or max(4, len(sources))  # one batch can hold a frame of every camera
@@ -229,7 +261,7 @@ def _run_several(args: argparse.Namespace, specs: list[str]) -> int:
             if len(errors) == len(sources):
                 raise errors[0]
             outputs = open_multi_outputs(names, [s.fps for s in sources], show=args.show, save=args.save, dump=args.dump,
-                                         log=args.log)
+                                         log=args.log, fragment_seconds=args.fragment_seconds)
             config = PipelineConfig(batch_size=batch, workers=workers, live=args.live, max_frames=args.max_frames)
             pipeline = MultiPipeline(sources, recognizer, names=names, trackers=[Tracker() for _ in sources], config=config)
             if outputs.log is not None:
@@ -240,7 +272,7 @@ def _run_several(args: argparse.Namespace, specs: list[str]) -> int:
             counts = [s.frame_count for s in sources]
             total = None if None in counts else sum(min(c, args.max_frames or c) for c in counts)
             for name, source, lane in zip(names, sources, pipeline.lanes):
-                print(f"reading {source.kind} {source.name} as '{name}' ({'live' if lane.live else 'file'} mode, {source.fps:.2f} fps)",
+                print(f"reading {_what(source)} as '{name}' ({'live' if lane.live else 'file'} mode, {source.fps:.2f} fps)",
                       file=sys.stderr)
             print(f"{len(sources)} sources, one model: device {recognizer.device}, {workers} inference worker(s), batch {batch}",
                   file=sys.stderr)
@@ -289,6 +321,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "sources one per source: DIR_NAME, or put {name} in DIR")
     o.add_argument("--log", metavar="FILE", help="JSON Lines log of per-frame readings and confirmed numbers, flushed per line; with "
                    "several sources one log, each line naming its source")
+    o.add_argument("--fragment-seconds", type=finite_float, default=1.0, metavar="S",
+                   help="a .mp4/.mov --save gets a keyframe and a fragment every S seconds of video, from 0.1 to 60 "
+                   "(default: 1): a killed run's video plays up to its last whole fragment, so shorter loses less "
+                   "and costs file size (BENCHMARKS.md)")
     o.add_argument("--no-hud", action="store_true", help="do not draw the FPS/latency corner")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_run_arguments(p)

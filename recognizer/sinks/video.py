@@ -80,7 +80,8 @@ def _h264_module() -> Any:
 
 
 class _AvWriter:
-    """H.264 (libx264) in fragmented MP4/MOV through PyAV: a fragment per keyframe, one per second.
+    """H.264 (libx264) in fragmented MP4/MOV through PyAV: a fragment per keyframe, a keyframe
+    every ``fragment_seconds`` (one per second by default).
 
     libx264 with 4:2:0 chroma needs an even width and height: an odd frame gets one replicated
     row or column.
@@ -88,7 +89,7 @@ class _AvWriter:
 
     codec = "h264"
 
-    def __init__(self, av: Any, path: Path, container: str, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, av: Any, path: Path, container: str, fps: float, size: tuple[int, int], fragment_seconds: float = 1.0) -> None:
         self._av = av
         w, h = size
         self._pad = (w % 2, h % 2)
@@ -98,7 +99,8 @@ class _AvWriter:
             stream = self._container.add_stream("libx264", rate=rate)
             stream.width, stream.height = w + self._pad[0], h + self._pad[1]
             stream.pix_fmt = "yuv420p"
-            stream.codec_context.gop_size = max(int(round(fps)), 1)  # a keyframe (a fragment) per second
+            # A keyframe starts a fragment: what a killed process leaves plays up to the last one.
+            stream.codec_context.gop_size = max(int(round(fps * fragment_seconds)), 1)
             stream.options = dict(X264_OPTIONS)
         except BaseException:
             self._container.close()
@@ -196,9 +198,13 @@ class VideoSink:
         path: output file; its folder must exist.
         fps: frames per second of the output (use the input's).
         codecs: FourCC codes to try with OpenCV instead of :data:`CODECS_BY_EXTENSION`.
+        fragment_seconds: seconds of video per keyframe and fragment of the PyAV writer (a
+            killed process's file plays up to its last complete fragment; shorter fragments
+            make larger files, BENCHMARKS.md); OpenCV's writers ignore it.
     """
 
-    def __init__(self, path: str | os.PathLike[str], fps: float, *, codecs: Sequence[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], fps: float, *, codecs: Sequence[str] | None = None,
+                 fragment_seconds: float = 1.0) -> None:
         self.path = Path(path)
         check_parent(self.path, "video file")
         ext = self.path.suffix.lower()
@@ -212,6 +218,9 @@ class VideoSink:
         if not fps or not math.isfinite(fps) or fps <= 0:
             raise SinkError(f"video file '{self.path}': fps={fps} is not a frame rate")
         self.fps = float(fps)
+        if not math.isfinite(fragment_seconds) or fragment_seconds <= 0:
+            raise SinkError(f"video file '{self.path}': fragment_seconds={fragment_seconds} is not a duration")
+        self.fragment_seconds = float(fragment_seconds)
         self.codecs = tuple(codecs)
         self.codec: str | None = None
         self.size: tuple[int, int] | None = None  # (width, height)
@@ -289,7 +298,8 @@ class VideoSink:
         if self._av is not None:
             try:
                 with _quiet_stderr():
-                    self._writer = _AvWriter(self._av, self.path, AV_CONTAINERS[self.path.suffix.lower()], self.fps, size)
+                    self._writer = _AvWriter(self._av, self.path, AV_CONTAINERS[self.path.suffix.lower()], self.fps, size,
+                                             self.fragment_seconds)
             except Exception as exc:  # noqa: BLE001 - av raises its own OSError subclasses and ValueErrors
                 raise SinkError(f"video file '{self.path}': cannot create it ({os_reason(exc)})") from exc
             self.codec, self.size = self._writer.codec, size
