@@ -301,3 +301,36 @@ def test_circle_helper_is_a_circle() -> None:
     # The test drive itself: 12 m/s round a 150 m circle.
     a, b = true_position(T0), true_position(T0 + 1)
     assert distance_m(a, b) == pytest.approx(2 * 150 * math.sin(12 / 150 / 2), rel=1e-3)
+
+
+def test_track_files_may_be_a_quoted_glob(tmp_path: Path) -> None:
+    import argparse
+
+    from recognizer.cli import CLIError
+    from recognizer.cli.mapping import _track
+
+    write_gpx(tmp_path / "a.gpx", fix_times(T0, T0 + 4))
+    write_nmea(tmp_path / "b.nmea", fix_times(T0 + 5, T0 + 9))
+    track, files = _track(argparse.Namespace(gpx=[str(tmp_path / "*.gpx")], nmea=[str(tmp_path / "*.nmea")]))
+    assert len(track) == 10 and [Path(f).name for f in files] == ["a.gpx", "b.nmea"]
+    with pytest.raises(CLIError, match="matches no file"):
+        _track(argparse.Namespace(gpx=[str(tmp_path / "*.kml")], nmea=None))
+
+
+@needs_models
+@pytest.mark.timeout(180)
+def test_a_track_covering_part_of_the_video_places_only_what_it_covers(tmp_path: Path, drive: dict[str, Path],
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    part = write_gpx(tmp_path / "part.gpx", fix_times(T0 + 2, T0 + 9))  # the clip runs 0-5 s
+    rc, records, _ = _run(tmp_path, drive["clip"], "--gpx", str(part))
+    err = capsys.readouterr().err
+    assert rc == 0
+    notes = [line for line in err.splitlines() if "positions:" in line]
+    assert len(notes) == 1 and "numbers outside it get no position" in notes[0]
+    confirmed = [r for r in records if r["type"] == CONFIRMED]
+    for r in confirmed:
+        t = r.get("best_time", r["timestamp"])
+        assert ("lat" in r) == (t >= 2.0), r
+        if "lat" in r:
+            assert distance_m((r["lat"], r["lon"]), true_position(T0 + t)) < TOLERANCE_M
+    assert any("lat" not in r for r in confirmed), "the bench footage confirms numbers in its first 2 s"

@@ -27,7 +27,8 @@ _OPTIONS = ("evidence", "gpx", "nmea", "start_time", "geojson", "expect")
 
 def _track_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--gpx", action="append", metavar="FILE", help="GPS track (GPX) of the drive: each number gets the camera's "
-                   "position at its best view, interpolated in time (repeat for several files; an NMEA log given here works too)")
+                   "position at its best view, interpolated in time (repeat, or quote a glob such as 'gps/*.gpx', for several "
+                   "files; an NMEA log given here works too)")
     g.add_argument("--nmea", action="append", metavar="FILE", help="NMEA sentence log ($GPRMC/$GPGGA) of the drive, as --gpx")
     g.add_argument("--time-offset", type=finite_float, default=0.0, metavar="S",
                    help="seconds to add to the video's start time (a camera clock S seconds behind; default: 0)")
@@ -109,13 +110,25 @@ def _known(args: argparse.Namespace) -> Any:
 def _track(args: argparse.Namespace) -> Any:
     from recognizer.geo import GeoError, load_tracks
 
-    files = [*(args.gpx or []), *(args.nmea or [])]
+    files = [f for spec in (*(args.gpx or []), *(args.nmea or [])) for f in _expand(spec)]
     if not files:
         return None, ()
     try:
         return load_tracks(files), tuple(files)
     except GeoError as exc:
         raise CLIError(str(exc)) from exc
+
+
+def _expand(spec: str) -> list[str]:
+    """A track file, or a quoted glob of them (``'gps/*.nmea'``: one NMEA log per clip)."""
+    import glob
+
+    if os.path.exists(spec) or not any(ch in spec for ch in "*?["):
+        return [spec]
+    found = sorted(glob.glob(spec))
+    if not found:
+        raise CLIError(f"track files '{spec}': the pattern matches no file")
+    return found
 
 
 def _note(text: str) -> None:
