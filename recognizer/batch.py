@@ -31,8 +31,8 @@ from recognizer.sinks import JsonlLog
 from recognizer.sinks.numbers import NumbersPlan
 
 __all__ = [
-    "DEFAULT_BATCH", "BatchInputError", "Job", "JobResult", "discover", "evidence_path", "frame_total", "is_complete", "log_path",
-    "part_pid", "remove_parts", "run_job", "unique_names", "video_path",
+    "DEFAULT_BATCH", "BatchInputError", "Job", "JobResult", "discover", "evidence_path", "frame_total", "input_change",
+    "input_identity", "is_complete", "log_path", "part_pid", "remove_parts", "result_state", "run_job", "unique_names", "video_path",
 ]
 
 DEFAULT_BATCH = 4
@@ -55,11 +55,14 @@ class Job:
         path: absolute path of the video file or image folder/file, or the glob pattern.
         name: output stem, unique in the output folder (``DIR/<name>.jsonl``).
         kind: ``"video"`` or ``"images"``.
+        aliases: other paths among SOURCES that are this same file (a symlink or hard link to
+            it, found in a folder): read once, as ``path``.
     """
 
     path: str
     name: str
     kind: str = "video"
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -75,6 +78,7 @@ class JobResult:
     error: str | None = None
     attempts: int = 1
     worker: str | None = None
+    input_changed: str | None = None  # why a file whose result was complete was read again
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "seconds": round(self.seconds, 3)}
@@ -129,8 +133,12 @@ def discover(sources: Sequence[str], *, exclude: str | os.PathLike[str] | None =
     for source in sources:
         path = Path(source)
         if path.is_dir():
+            if _inside(path.resolve(), out):
+                raise BatchInputError(f"folder '{source}' is the output folder (--out) or inside it, which is never read as an "
+                                      "input (results are not footage); choose another --out")
             items = _walk(path.resolve(), out)
-            what = f"folder '{source}' holds no video files or images"
+            what = f"folder '{source}' holds no video files or images" + (
+                " outside the output folder (--out), which is skipped as an input" if out is not None and _inside(out, path.resolve()) else "")
         elif path.exists():
             items = [] if _inside(path.resolve(), out) else [(str(path.resolve()), _kind(path) or "video")]
             what = f"'{source}' is in the output folder"
@@ -151,10 +159,31 @@ def discover(sources: Sequence[str], *, exclude: str | os.PathLike[str] | None =
         if not items:
             raise BatchInputError(what)
         found += items
-    seen: set[str] = set()
-    unique = [(p, k) for p, k in found if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
+    # Each real file once: a symlink or hard link in a folder is the file it points to.
+    first: dict[Any, int] = {}
+    unique: list[tuple[str, str]] = []
+    aliases: list[list[str]] = []
+    for p, k in found:
+        key = _file_key(p)
+        if key in first:
+            same = aliases[first[key]]
+            if p != unique[first[key]][0] and p not in same:
+                same.append(p)
+            continue
+        first[key] = len(unique)
+        unique.append((p, k))
+        aliases.append([])
     names = unique_names([p for p, _ in unique])
-    return [Job(path=p, name=n, kind=k) for (p, k), n in zip(unique, names)]
+    return [Job(path=p, name=n, kind=k, aliases=tuple(a)) for (p, k), n, a in zip(unique, names, aliases)]
+
+
+def _file_key(path: str) -> Any:
+    """What makes two paths one input: device and inode of an existing file or folder, else the text."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path
+    return (st.st_dev, st.st_ino)
 
 
 def _clean(text: str) -> str:
@@ -264,13 +293,87 @@ def _last_record(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def is_complete(out: Path, job: Job, *, save_video: bool = False) -> bool:
-    """``job``'s outputs are there and whole: its log ends with a completed summary (and the
-    video is there when asked for)."""
+HASHED_BYTES = 64 * 1024
+"""Bytes hashed at each end of a video file for :func:`input_identity`."""
+
+
+def _image_files(job: Job) -> list[Path]:
+    if os.path.isfile(job.path):
+        return [Path(job.path)]
+    files = Path(job.path).iterdir() if os.path.isdir(job.path) else map(Path, glob.glob(job.path))
+    return sorted((p for p in files if _kind(p) == "images"), key=lambda p: _natural_key(str(p)))
+
+
+def input_identity(job: Job) -> dict[str, Any] | None:
+    """What identifies the input a result is made from, cheaply: a file's size, its mtime in
+    ns and a SHA-256 of its first and last :data:`HASHED_BYTES`; for an image sequence, a
+    SHA-256 over each image's name, size and mtime. None when it cannot be read."""
+    try:
+        if job.kind == "video":
+            st = os.stat(job.path)
+            digest = hashlib.sha256()
+            with open(job.path, "rb") as fh:
+                digest.update(fh.read(HASHED_BYTES))
+                if st.st_size > HASHED_BYTES:
+                    fh.seek(max(st.st_size - HASHED_BYTES, HASHED_BYTES))
+                    digest.update(fh.read(HASHED_BYTES))
+            return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256_head_tail": digest.hexdigest()}
+        files = _image_files(job)
+        digest = hashlib.sha256()
+        size = 0
+        for p in files:
+            st = os.stat(p)
+            size += st.st_size
+            digest.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return {"images": len(files), "size": size, "sha256_listing": digest.hexdigest()}
+    except OSError:
+        return None
+
+
+def _first_record(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as fh:
+            return json.loads(fh.readline())
+    except (OSError, ValueError):
+        return None
+
+
+def input_change(recorded: dict[str, Any] | None, current: dict[str, Any] | None) -> str | None:
+    """How the input differs from the one a result recorded (one line), or None when it is the
+    same, or when the result recorded none (a log of an earlier version: trusted)."""
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    if current is None:
+        return "it cannot be read any more"
+    if recorded.get("size") != current.get("size"):
+        return f"its size changed from {recorded.get('size')} to {current.get('size')} bytes"
+    if recorded.get("images") != current.get("images"):
+        return f"it held {recorded.get('images')} images and now holds {current.get('images')}"
+    for key, what in (("sha256_head_tail", "its first or last 64 KiB differ"), ("sha256_listing", "an image in it changed"),
+                      ("mtime_ns", "it was modified since")):
+        if recorded.get(key) != current.get(key):
+            return what
+    return None
+
+
+def result_state(out: Path, job: Job, *, save_video: bool = False) -> tuple[bool, str | None]:
+    """``(complete, changed)``: whether ``job``'s outputs are there and whole (its log ends
+    with a completed summary, the video is there when asked for, and the log was made from
+    the input as it is now), and, for a whole result made from another input (a dashcam's
+    reused file name), how the input changed."""
     last = _last_record(log_path(out, job))
     if not last or last.get("type") != SUMMARY or last.get("status") != "completed":
-        return False
-    return not save_video or video_path(out, job).is_file()
+        return False, None
+    first = _first_record(log_path(out, job)) or {}
+    changed = input_change(first.get("input"), input_identity(job)) if first.get("input") else None
+    if changed is not None:
+        return False, changed
+    return not save_video or video_path(out, job).is_file(), None
+
+
+def is_complete(out: Path, job: Job, *, save_video: bool = False) -> bool:
+    """``job``'s outputs are there, whole, and made from the input as it is now (:func:`result_state`)."""
+    return result_state(out, job, save_video=save_video)[0]
 
 
 def _sync(path: Path) -> None:
@@ -292,6 +395,13 @@ class _ProgressLog(JsonlLog):
         super().emit(result, image)
         if self.on_frame is not None:
             self.on_frame(self.frames)
+
+
+def _named_as(text: str | None, finals: dict[str, str]) -> str | None:
+    """``text`` with each temporary output path replaced by the final one."""
+    for tmp, final in finals.items():
+        text = text.replace(tmp, final) if text else text
+    return text
 
 
 def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_video: bool = False, batch: int = DEFAULT_BATCH,
@@ -317,6 +427,9 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
     evidence_final = evidence_path(out, job)
     evidence_tmp = part_path(evidence_final, token)
     result = JobResult(job.name, job.path, worker=f"{os.uname().nodename}:{os.getpid()}")
+    identity = input_identity(job)  # before reading: a change while it is read shows next time
+    # Errors name the outputs asked for, not the temporary files (deleted when a job fails).
+    finals = {str(log_tmp): str(log_final), str(video_tmp): str(video_final), str(evidence_tmp): str(evidence_final)}
     source = VideoFileSource(job.path) if job.kind == "video" else ImageFolderSource(job.path)
     t0 = time.monotonic()
     renamed = False
@@ -331,15 +444,15 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
             if sink is not None:  # pictures named by their final folder, relative to DIR (the log's)
                 outputs.add_numbers(sink)
             pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=batch, workers=workers, live=False))
-            outputs.log.write(run_record(source.describe(), live=False, batch=batch, workers=workers))
+            outputs.log.write(run_record(source.describe(), live=False, batch=batch, workers=workers, input=identity))
         except (SourceError, SinkError) as exc:
             if outputs is not None:
                 outputs.finalize(None)
-            result.status, result.error = "failed", str(exc)
+            result.status, result.error = "failed", _named_as(str(exc), finals)
             return result
         summary = run_session(pipeline, outputs)
         result.frames, result.confirmed = summary.frames, list(summary.confirmed)
-        result.status, result.error = summary.status, summary.error
+        result.status, result.error = summary.status, _named_as(summary.error, finals)
         if summary.status == "completed":
             _sync(log_tmp)
             if save_video:

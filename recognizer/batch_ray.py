@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recognizer.batch import DEFAULT_BATCH, Job, JobResult, frame_total, is_complete, remove_parts, run_job
+from recognizer.batch import DEFAULT_BATCH, Job, JobResult, frame_total, remove_parts, result_state, run_job
 from recognizer.batch_results import BatchReport, write_json, write_numbers_csv, write_numbers_geojson
 
 __all__ = ["INSTALL_HINT", "BatchConfig", "BatchError", "BatchReport", "require_ray", "run_batch"]
@@ -72,6 +72,8 @@ class BatchConfig:
         batch: frames per inference call.
         progress: show a progress bar on stderr.
         ignore_signals_after: keep SIGINT/SIGTERM ignored after a signal stopped the run (CLI).
+        connect_timeout: seconds to wait for the Ray cluster at ``address`` to answer before
+            giving up (Ray itself retries for minutes, and cannot be interrupted meanwhile).
         numbers: evidence pictures, positions and known numbers for every file
             (:class:`recognizer.sinks.numbers.NumbersPlan`; None: none of them).
     """
@@ -87,6 +89,7 @@ class BatchConfig:
     progress: bool = False
     verbose: bool = False
     ignore_signals_after: bool = False
+    connect_timeout: float = 15.0
     numbers: Any = None
 
 
@@ -146,17 +149,106 @@ class _Slot:
     ref: Any = None  # ref of process() while it runs a job
 
 
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # + an empty SETTINGS frame
+
+
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """A ``host:port`` address must answer (Ray itself would retry for minutes on a typo)."""
+    """A ``host:port`` (or ``ray://host:port``) address must answer, and answer as Ray does:
+    Ray's GCS and its client server speak gRPC, whose HTTP/2 server answers a client's
+    connection preface with a SETTINGS frame. Ray itself would retry for minutes on a typo or
+    on a port where something else listens."""
     import socket
 
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or "://" in address:
-        return  # "auto", ray://: Ray says what is wrong soon enough
+    target = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit() or "://" in target:
+        return  # "auto": Ray finds the cluster started on this node, and says soon enough when there is none
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        conn = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except OSError as exc:
         raise BatchError(f"cannot join the Ray cluster at '{address}': nothing answers there ({exc.strerror or exc})", code=2) from None
+    reply = b""
+    try:
+        with conn:
+            conn.settimeout(timeout)
+            conn.sendall(_HTTP2_PREFACE)
+            while len(reply) < 9:
+                chunk = conn.recv(9 - len(reply))
+                if not chunk:
+                    break
+                reply += chunk
+    except TimeoutError:
+        raise BatchError(f"cannot join the Ray cluster at '{address}': something listens there but sent no answer within "
+                         f"{timeout:g} s; is it a Ray head node's port?", code=2) from None
+    except OSError:
+        pass  # reset by the other side: judged by what came before, below
+    if len(reply) < 9 or reply[3] != 0x04:  # frame type 4: SETTINGS
+        raise BatchError(f"cannot join the Ray cluster at '{address}': something answers there but it is not Ray "
+                         "(no gRPC reply); check the host and port ('ray start --head' prints them)", code=2)
+
+
+def _join(ray: Any, address: str, timeout: float, *, verbose: bool = False, **kwargs: Any) -> None:
+    """``ray.init(address=...)`` within ``timeout`` seconds, and interruptible.
+
+    Ray's connection retries for minutes inside native code, where neither Ctrl-C nor SIGTERM
+    reaches Python; here it runs on a helper thread while the main thread waits in short
+    steps (a signal ends the wait at once) and gives up after ``timeout``. Meanwhile the
+    native client's retry warnings (every 5 s) are kept off the terminal (shown with
+    ``verbose``): the one line that says why it gave up is enough. A given-up thread is left
+    behind (a daemon: it ends with the process, whose native stderr is then silenced too).
+    """
+    import atexit
+    import tempfile
+    import threading
+
+    outcome: list[BaseException | None] = []
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, **kwargs)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            outcome.append(exc)
+
+    ray_log = logging.getLogger("ray")
+    level = ray_log.level
+    ray_log.setLevel(logging.ERROR)  # Ray warns that it cannot set its SIGTERM handler off the main thread: ours is set
+    captured = tempfile.TemporaryFile()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(captured.fileno(), 2)
+    try:
+        thread = threading.Thread(target=connect, name="ray-connect", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while thread.is_alive() and time.monotonic() < deadline:
+            thread.join(0.1)
+    finally:
+        ray_log.setLevel(level)
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        if verbose:
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+        captured.close()
+    if not outcome:
+        atexit.register(_silence_native_stderr, thread)
+        raise BatchError(f"cannot join the Ray cluster at '{address}': no answer from Ray within {timeout:g} s "
+                         "(--connect-timeout)", code=2)
+    if outcome[0] is not None:
+        raise outcome[0]
+
+
+def _silence_native_stderr(thread: Any) -> None:
+    """At exit, while an abandoned connection thread still runs: file descriptor 2 to /dev/null
+    (Python's own messages have all been written by then)."""
+    if thread.is_alive():
+        with contextlib.suppress(OSError):
+            sys.stderr.flush()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            os.close(null)
 
 
 def _start_ray(ray: Any, cfg: BatchConfig) -> tuple[bool, str]:
@@ -168,8 +260,8 @@ def _start_ray(ray: Any, cfg: BatchConfig) -> tuple[bool, str]:
     quiet = {"log_to_driver": cfg.verbose, "logging_level": logging.INFO if cfg.verbose else logging.ERROR}
     try:
         if cfg.address:
-            _check_reachable(cfg.address)
-            ray.init(address=cfg.address, **quiet)
+            _check_reachable(cfg.address, min(5.0, cfg.connect_timeout))
+            _join(ray, cfg.address, cfg.connect_timeout, verbose=cfg.verbose, **quiet)
             return True, cfg.address
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         cpus = max(cpu_cores(), cfg.workers or 0)
@@ -337,7 +429,13 @@ class _Run:
 
 
 def run_batch(jobs: list[Job], cfg: BatchConfig) -> BatchReport:
-    """Process every job not complete yet on Ray; write ``numbers.csv`` and ``summary.json``."""
+    """Process every job not complete yet on Ray; write ``numbers.csv`` and ``summary.json``.
+
+    A job whose result is whole but was made from another input (the file was replaced, as a
+    dashcam reuses its file names) is done again, with a warning, and listed in the report's
+    ``changed``. While it runs, what Ray prints on stdout (a dead worker's report) goes to
+    stderr: stdout is left to the results.
+    """
     from recognizer.session import RunSignals, Terminated
 
     ray = require_ray()
@@ -349,10 +447,16 @@ def run_batch(jobs: list[Job], cfg: BatchConfig) -> BatchReport:
     t0 = time.monotonic()
     report = BatchReport(files=len(jobs), out=str(out))
     signals = RunSignals(ignore_after=cfg.ignore_signals_after)
-    with _locked(out), signals.installed():
-        skipped = [j for j in jobs if is_complete(out, j, save_video=cfg.save_video)]
+    with _locked(out), signals.installed(), contextlib.redirect_stdout(sys.stderr):
+        states = {j.name: result_state(out, j, save_video=cfg.save_video) for j in jobs}
+        skipped = [j for j in jobs if states[j.name][0]]
         pending = [j for j in jobs if j not in skipped]
         results = {j.name: JobResult(j.name, j.path, status="skipped", attempts=0) for j in skipped}
+        for job in pending:
+            changed = states[job.name][1]
+            if changed is not None:
+                log.warning("%s changed since its result was made (%s): reading it again", job.path, changed)
+                report.changed.append({"file": job.path, "name": job.name, "reason": changed})
         started, run, bar = False, None, None
         try:
             for job in pending:
@@ -376,8 +480,9 @@ def run_batch(jobs: list[Job], cfg: BatchConfig) -> BatchReport:
         except KeyboardInterrupt as exc:
             # Ray's ray.wait turns what a signal handler raises into a plain KeyboardInterrupt.
             report.status = "terminated" if isinstance(exc, Terminated) or signals.first == signal.SIGTERM else "interrupted"
-        except BaseException:
+        except BaseException as exc:
             report.status = "failed"
+            report.error = str(exc).strip().split("\n")[0] or type(exc).__name__
             raise
         finally:
             with signals.closing():
@@ -394,6 +499,9 @@ def run_batch(jobs: list[Job], cfg: BatchConfig) -> BatchReport:
                 if started:
                     with contextlib.suppress(Exception):
                         ray.shutdown()
+                for change in report.changed:
+                    if change["name"] in results:
+                        results[change["name"]].input_changed = change["reason"]
                 report.results = [results[j.name] for j in jobs if j.name in results]
                 if report.status == "completed" and report.failed:
                     report.status = "failed"

@@ -88,6 +88,8 @@ class BatchReport:
     numbers: int = 0
     address: str = "local"
     out: str = ""
+    changed: list[dict[str, str]] = field(default_factory=list)  # inputs read again: file, name, reason
+    error: str | None = None  # why a run failed as a whole (Ray, the models), one line
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -118,7 +120,8 @@ class BatchReport:
             "files_per_hour": round(self.count("completed") * 3600 / self.seconds, 1) if self.seconds > 0 else 0.0,
             "workers": self.workers, "address": self.address, "ray_start_seconds": round(self.ray_start_seconds, 3),
             "workers_ready_seconds": round(self.workers_ready_seconds, 3), "retried": self.retried,
-            "numbers": self.numbers, "results": [r.to_dict() for r in self.results],
+            "numbers": self.numbers, "changed": list(self.changed), **({"error": self.error} if self.error else {}),
+            "results": [r.to_dict() for r in self.results],
         }
 
     def line(self) -> str:

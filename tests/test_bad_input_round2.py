@@ -1,5 +1,5 @@
-"""Bad input, round 2 (issue 21): named sources, transparent PNGs, option ranges, names,
-messages, a damaged or truncated video, and the fragment interval of a saved video.
+"""Bad input, round 2 (issue 21): named sources, links in folders, transparent PNGs, option
+ranges, names, messages, a damaged or truncated video, and the fragment interval of a saved video.
 
 Real files throughout: clips written with OpenCV, PNGs written byte by byte or with OpenCV, the
 tiny untrained checkpoints of ``conftest.py``; commands run in-process through
@@ -12,9 +12,11 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -71,6 +73,23 @@ def test_a_named_source_is_never_an_output(option: str, value: str, fragment: st
     assert rc == 2, err
     assert fragment in _one_line(err)
     assert _sha(clip) == before and count_frames(clip)[0] == 60
+
+
+# -- 3. a link in a folder is the file it points to ------------------------------------------------
+
+
+def test_a_link_in_a_folder_is_read_once_and_named(tmp_path: Path) -> None:
+    from recognizer.batch import discover
+
+    folder = tmp_path / "dashcam"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (folder / name).write_bytes(os.urandom(64))
+    (folder / "link.mp4").symlink_to("a.mp4")
+    os.link(folder / "b.mp4", folder / "hard.mp4")
+    jobs = discover([str(folder), str(folder / "a.mp4")])
+    assert [(Path(j.path).name, j.name) for j in jobs] == [("a.mp4", "a"), ("b.mp4", "b")]
+    assert [tuple(Path(p).name for p in j.aliases) for j in jobs] == [("link.mp4",), ("hard.mp4",)]
 
 
 # -- 4. transparent PNGs: composited so that the digits stay visible -------------------------------
@@ -159,6 +178,12 @@ def no_ray_start(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 BAD_VALUES = [
+    (["batch", "CLIP", "--out", "OUT", "--workers", "1000000000000000"], "--workers 1000000000000000: expected a number from 1 to 4096"),
+    (["batch", "CLIP", "--out", "OUT", "--batch", "300"], "--batch 300: expected a number from 1 to 64"),
+    (["batch", "CLIP", "--out", "OUT", "--retries", "1000"], "--retries 1000: expected a number from 0 to 100"),
+    (["batch", "CLIP", "--out", "OUT", "--gpus-per-worker", "1.5"], "--gpus-per-worker 1.5: expected 0, a share of one GPU"),
+    (["batch", "CLIP", "--out", "OUT", "--gpus-per-worker", "0.00001"], "--gpus-per-worker 1e-05: expected 0, a share of one GPU"),
+    (["batch", "CLIP", "--out", "OUT", "--connect-timeout", "0"], "--connect-timeout 0.0: expected a number from 1 to 3600"),
     (["run", "CLIP", "--workers", "1000000000000000"], "--workers 1000000000000000: expected a number from 1 to 64"),
     (["run", "CLIP", "--threads", "1000000000000000"], "--threads 1000000000000000: expected a number from 1 to 256"),
     (["run", "CLIP", "--batch", "300"], "--batch 300: expected a number from 1 to 64"),
@@ -173,6 +198,8 @@ BAD_VALUES = [
 @pytest.mark.parametrize("argv, fragment", BAD_VALUES, ids=[" ".join(a[:1] + a[-2:]) for a, _ in BAD_VALUES])
 def test_out_of_range_options_are_usage_errors(argv: list[str], fragment: str, tmp_path: Path, models: list[str],
                                                no_ray_start: None, capfd: pytest.CaptureFixture) -> None:
+    if argv[0] == "batch":
+        pytest.importorskip("ray")  # without it, batch says how to install it (exit 3)
     clip = make_bench_clip(tmp_path / "clip.mp4", 6, SPEC)
     argv = [str(clip) if a == "CLIP" else str(tmp_path / "out") if a == "OUT" else a for a in argv]
     extra = ["--out", str(tmp_path / "demo")] if argv[0] == "demo" else []
@@ -180,6 +207,42 @@ def test_out_of_range_options_are_usage_errors(argv: list[str], fragment: str, t
     err = capfd.readouterr().err
     assert rc == 2, err
     assert fragment in _one_line(err)
+
+
+@pytest.mark.timeout(60)
+def test_batch_refuses_a_damaged_classifier_before_starting_ray(tmp_path: Path, tiny_checkpoints: dict[str, Path],
+                                                               no_ray_start: None, capfd: pytest.CaptureFixture) -> None:
+    pytest.importorskip("ray")
+    clip = make_bench_clip(tmp_path / "clip.mp4", 6, SPEC)
+    damaged = tmp_path / "classifier.pt"
+    damaged.write_bytes(tiny_checkpoints["classifier"].read_bytes()[:3000])
+    rc = main(["batch", str(clip), "--out", str(tmp_path / "out"), "--detector", str(tiny_checkpoints["detector"]),
+               "--classifier", str(damaged), "--no-progress"])
+    err = capfd.readouterr().err
+    assert rc == 2, err
+    assert f"{damaged}: not a recognizer checkpoint" in _one_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+# -- 9. --out that is an input folder -----------------------------------------------------------------
+
+
+def test_the_output_folder_is_said_to_be_skipped_as_an_input(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    from recognizer.batch import BatchInputError, discover
+
+    folder = tmp_path / "dashcam"
+    folder.mkdir()
+    make_bench_clip(folder / "a.mp4", 3, SPEC)
+    with pytest.raises(BatchInputError, match="folder '.*dashcam' is the output folder \\(--out\\)"):
+        discover([str(folder)], exclude=folder)
+    only_results = tmp_path / "only_results"
+    (only_results / "results").mkdir(parents=True)
+    make_bench_clip(only_results / "results" / "a.mp4", 3, SPEC)
+    with pytest.raises(BatchInputError, match="no video files or images outside the output folder"):
+        discover([str(only_results)], exclude=only_results / "results")
+    pytest.importorskip("ray")
+    assert main(["batch", str(folder), "--out", str(folder), "--no-progress"]) == 2
+    assert "is the output folder (--out)" in _one_line(capfd.readouterr().err)
 
 
 # -- 10, 11. {name} in --log, invalid source names ---------------------------------------------------
@@ -237,6 +300,34 @@ def test_a_camera_is_named_once(tmp_path: Path, models: list[str], capfd: pytest
     assert main(["run", "97", str(clip), *models, "--no-progress", "--reconnect-timeout", "1"]) == 1
     err = capfd.readouterr().err
     assert "reading camera 97 as 'cam97'" in err and "camera camera" not in err
+
+
+# -- 13. a failed batch file names the output asked for, not its temporary name ---------------------
+
+
+@pytest.mark.timeout(90)
+def test_a_full_disk_in_a_batch_file_names_the_output(tmp_path: Path, tiny_checkpoints: dict[str, Path],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from recognizer import sinks
+    from recognizer.batch import discover, run_job
+    from recognizer.engine import Recognizer
+
+    clip = make_bench_clip(tmp_path / "drive.avi", 60, ClipSpec(width=160, height=120, fps=24.0), fourcc="MJPG")
+    looks = [0]
+
+    def free(folder: object) -> int:  # plenty for a dozen looks, then the disk is full
+        looks[0] += 1
+        return 8 * 2**20 if looks[0] <= 12 else 100 * 1024
+
+    monkeypatch.setattr(sinks.video, "free_bytes", free)
+    rec = Recognizer.from_checkpoints(tiny_checkpoints["detector"], tiny_checkpoints["classifier"], device="cpu", tta=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_job(discover([str(clip)])[0], out, rec, save_video=True, batch=2)
+    assert result.status == "failed", result
+    assert f"video file '{out / 'drive.mp4'}': writing stopped after" in result.error
+    assert "the disk is full" in result.error and ".part" not in result.error
+    assert not list(out.iterdir())
 
 
 # -- 14. a video that decodes far less than it declares ----------------------------------------------
@@ -331,3 +422,95 @@ def test_after_kill_9_the_log_is_ahead_of_the_video_by_at_most_one_fragment(tmp_
     playable = count_frames(video)[0]
     assert logged >= 100 and playable <= logged
     assert logged - playable <= 6, (logged, playable)  # one fragment: 0.25 s of a 24 fps video
+
+
+# -- 5. an --address where something listens that is not Ray ---------------------------------------
+
+
+class FakeServer:
+    """A TCP server on 127.0.0.1 that accepts and sends ``reply`` (garbage, or an HTTP/2 SETTINGS
+    frame as a gRPC server would), then stays silent until the test ends."""
+
+    def __init__(self, reply: bytes) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.reply = reply
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            try:
+                conn.sendall(self.reply)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.conns:
+            conn.close()
+
+
+SETTINGS_FRAME = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _batch_process(tmp_path: Path, port: int, models: list[str], *extra: str) -> subprocess.Popen:
+    clip = make_bench_clip(tmp_path / "clip.mp4", 6, SPEC)
+    cmd = [sys.executable, "-m", "recognizer", "batch", str(clip), "--out", str(tmp_path / f"out{port}"),
+           "--address", f"127.0.0.1:{port}", *models, "--no-progress", *extra]
+    return subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.timeout(120)
+def test_an_address_that_is_not_ray_is_refused_quickly(tmp_path: Path, models: list[str]) -> None:
+    pytest.importorskip("ray")
+    garbage, silent = FakeServer(b"HELLO, this is not Ray\r\n" * 8), FakeServer(SETTINGS_FRAME)
+    try:
+        procs = [_batch_process(tmp_path, garbage.port, models), _batch_process(tmp_path, silent.port, models, "--connect-timeout", "2")]
+        try:
+            results = [p.communicate(timeout=60) for p in procs]
+        finally:
+            for p in procs:
+                stop(p)
+    finally:
+        garbage.close()
+        silent.close()
+    (_, err_garbage), (_, err_silent) = results
+    assert procs[0].returncode == 2 and procs[1].returncode == 2, results
+    assert err_garbage.strip().splitlines()[-1].endswith("something answers there but it is not Ray (no gRPC reply); "
+                                                         "check the host and port ('ray start --head' prints them)")
+    assert f"cannot join the Ray cluster at '127.0.0.1:{silent.port}': no answer from Ray within 2 s" in err_silent.strip().splitlines()[-1]
+    assert "Traceback" not in err_garbage + err_silent
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_ends_the_wait_for_a_cluster(signum: int, code: int, tmp_path: Path, models: list[str]) -> None:
+    pytest.importorskip("ray")
+    silent = FakeServer(SETTINGS_FRAME)  # passes the protocol check, then never answers: Ray would wait for minutes
+    proc = _batch_process(tmp_path, silent.port, models)
+    try:
+        lines: list[str] = []
+        assert proc.stderr is not None
+        while not any("file(s) to" in line for line in lines):  # the command is past its checks, into Ray
+            line = proc.stderr.readline()
+            assert line, proc.communicate()
+            lines.append(line)
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=30)
+        waited = time.monotonic() - t0
+    finally:
+        stop(proc)
+        silent.close()
+    assert proc.returncode == code, (out, err)
+    assert waited < 10, waited

@@ -13,10 +13,25 @@ from pathlib import Path
 
 from recognizer.cli import CLIError, finite_float
 from recognizer.cli.mapping import add_batch_arguments, batch_plan
-from recognizer.cli.options import add_model_arguments, load_recognizer, positive
+from recognizer.cli.options import MAX_BATCH, add_model_arguments, in_range, load_recognizer, positive
 
 GPU_BATCH = 16
 """Frames per inference call of a GPU worker (a CPU worker uses ``recognizer run``'s 4)."""
+
+MAX_WORKERS = 4096
+"""Most Ray workers (``--workers``): each is a process holding the models."""
+
+MAX_RETRIES = 100
+"""Most times a file whose worker died is handed out again (``--retries``)."""
+
+
+def _check_gpus(value: float) -> None:
+    """``--gpus-per-worker``: 0, a share of one GPU (Ray counts to 0.0001), or whole GPUs."""
+    share = 0.0001 <= value <= 1 and round(value, 4) == value
+    whole = 1 <= value <= 64 and value == int(value)
+    if value != 0 and not (share or whole):
+        raise CLIError(f"--gpus-per-worker {value:g}: expected 0, a share of one GPU from 0.0001 to 1 (at most 4 decimals), "
+                       "or a whole number of GPUs up to 64")
 
 
 def _model_loader(args: argparse.Namespace, gpus: float) -> functools.partial:
@@ -38,6 +53,9 @@ def _model_loader(args: argparse.Namespace, gpus: float) -> functools.partial:
         raise CLIError(str(exc)) from exc
     options = argparse.Namespace(**weights, device=device, score_thresh=args.score_thresh,
                                  not_digit_thresh=args.not_digit_thresh, tta=args.tta)
+    # Loaded once here, on the CPU, as `recognizer run` does: a damaged file is one line now,
+    # not a failure inside every worker after Ray has started.
+    load_recognizer(argparse.Namespace(**{**vars(options), "device": "cpu"}), video=True)
     return functools.partial(load_recognizer, options, video=True)
 
 
@@ -52,10 +70,13 @@ def batch_command(args: argparse.Namespace) -> int:
         raise CLIError(str(exc), code=exc.code) from None
     positive("--workers", args.workers)
     positive("--batch", args.batch)
+    in_range("--workers", args.workers, 1, MAX_WORKERS, "Ray workers, each a process with the models")
+    in_range("--batch", args.batch, 1, MAX_BATCH, "frames per inference call; memory grows with it")
     if args.retries < 0:
         raise CLIError(f"--retries {args.retries}: expected a number >= 0")
-    if args.gpus_per_worker < 0:
-        raise CLIError(f"--gpus-per-worker {args.gpus_per_worker}: expected a number >= 0")
+    in_range("--retries", args.retries, 0, MAX_RETRIES, "times a file whose worker died is handed out again")
+    _check_gpus(args.gpus_per_worker)
+    in_range("--connect-timeout", args.connect_timeout, 1, 3600, "seconds to wait for the Ray cluster at --address")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out '{out}' is a file; expected a folder (created when missing)")
@@ -64,12 +85,15 @@ def batch_command(args: argparse.Namespace) -> int:
         jobs = discover(args.sources, exclude=out)
     except BatchInputError as exc:
         raise CLIError(str(exc)) from exc
+    for job in jobs:
+        for alias in job.aliases:
+            print(f"recognizer batch: '{alias}' is the same file as '{job.path}': read once", file=sys.stderr)
     numbers = batch_plan(args, jobs)  # the track, start times and --expect, checked before Ray starts
     batch = args.batch or (GPU_BATCH if args.gpus_per_worker > 0 else 4)
     config = BatchConfig(
         out=out, load=load, save_video=args.save_video, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         retries=args.retries, address=args.address, batch=batch, progress=not args.no_progress and sys.stderr.isatty(),
-        verbose=args.verbose, ignore_signals_after=True, numbers=numbers,
+        verbose=args.verbose, ignore_signals_after=True, connect_timeout=args.connect_timeout, numbers=numbers,
     )
     print(f"recognizer batch: {len(jobs)} file(s) to {out}/", file=sys.stderr)
     try:
@@ -103,6 +127,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p._option_string_actions["--device"].help = "auto (CUDA when --gpus-per-worker is given, else the CPU), cpu, cuda or cuda:N (default: auto)"
     g = p.add_argument_group("Ray")
     g.add_argument("--address", metavar="ADDR", help="join a Ray cluster: 'auto' (ray start on this node) or ray://host:10001 (default: start Ray here)")
+    g.add_argument("--connect-timeout", type=finite_float, default=15.0, metavar="S",
+                   help="give up joining the cluster at --address after S seconds, from 1 to 3600 (default: 15)")
     g.add_argument("--workers", type=int, metavar="N", help="workers, each loading the models once (default: every CPU, or GPUs / --gpus-per-worker)")
     g.add_argument("--gpus-per-worker", type=finite_float, default=0.0, metavar="G", help="GPUs per worker, e.g. 1 or 0.5 (default: 0, CPU workers with one torch thread each)")
     g.add_argument("--retries", type=int, default=2, metavar="K", help="hand a file whose worker died to another worker up to K times (default: 2)")
