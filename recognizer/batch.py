@@ -405,11 +405,13 @@ def _named_as(text: str | None, finals: dict[str, str]) -> str | None:
 
 
 def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_video: bool = False, batch: int = DEFAULT_BATCH,
-            workers: int = 1, on_frame: Callable[[int], None] | None = None, numbers: NumbersPlan | None = None) -> JobResult:
+            workers: int = 1, on_frame: Callable[[int], None] | None = None, numbers: NumbersPlan | None = None,
+            reader: str = "digits") -> JobResult:
     """Process ``job`` to its end like ``recognizer run FILE --log DIR/<name>.jsonl [--save ...]``.
 
     ``numbers`` adds evidence pictures (``DIR/<name>.evidence/``), positions and known-number
-    checks to the confirmed numbers (:class:`recognizer.sinks.numbers.NumbersPlan`).
+    checks to the confirmed numbers (:class:`recognizer.sinks.numbers.NumbersPlan`). ``reader``
+    (``digits``, ``fast``, ``accurate``) adds the text reader (:mod:`recognizer.textworker`).
 
     The outputs are renamed into place only when the run completed; otherwise they are deleted
     and the result says why (``status`` failed with a one-line ``error``, or interrupted).
@@ -443,8 +445,14 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
             sink = numbers.sink(job.path, evidence_tmp, evidence_final.name) if numbers is not None else None
             if sink is not None:  # pictures named by their final folder, relative to DIR (the log's)
                 outputs.add_numbers(sink)
-            pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=batch, workers=workers, live=False))
-            outputs.log.write(run_record(source.describe(), live=False, batch=batch, workers=workers, input=identity))
+            from recognizer.textreader import load_text_reader
+            from recognizer.textworker import make_checker
+
+            checker = make_checker(reader, load_text_reader(threads=1) if reader != "digits" else None)
+            pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=batch, workers=workers, live=False),
+                                text_checker=checker)
+            outputs.log.write(run_record(source.describe(), live=False, batch=batch, workers=workers, input=identity,
+                                         reader=reader if checker is not None else "digits"))
         except (SourceError, SinkError) as exc:
             if outputs is not None:
                 outputs.finalize(None)

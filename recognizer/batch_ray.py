@@ -76,6 +76,9 @@ class BatchConfig:
             giving up (Ray itself retries for minutes, and cannot be interrupted meanwhile).
         numbers: evidence pictures, positions and known numbers for every file
             (:class:`recognizer.sinks.numbers.NumbersPlan`; None: none of them).
+        reader: ``digits``, ``fast`` or ``accurate``: whether each worker's text reader reads
+            the tracks (and its text detector looks at a frame a second) beside the digit models
+            (:func:`recognizer.textworker.make_checker`).
     """
 
     out: str | os.PathLike[str]
@@ -91,6 +94,7 @@ class BatchConfig:
     ignore_signals_after: bool = False
     connect_timeout: float = 15.0
     numbers: Any = None
+    reader: str = "digits"
 
 
 # --------------------------------------------------------------------------- the Ray side
@@ -100,12 +104,13 @@ class BatchWorker:
     """A Ray actor: the models, loaded once; one file at a time."""
 
     def __init__(self, load: Callable[[], Any], out: str, save_video: bool, batch: int, threads: int | None, progress: Any,
-                 numbers: Any = None) -> None:
+                 numbers: Any = None, reader: str = "digits") -> None:
         from recognizer.session import configure_threads
 
         configure_threads(threads)
         self.out, self.save_video, self.batch, self.progress = out, save_video, batch, progress
         self.numbers = numbers
+        self.reader = reader
         self.recognizer, self.error = None, None
         try:
             self.recognizer = load()
@@ -125,7 +130,7 @@ class BatchWorker:
                 self.progress.report.remote(job.name, n)
 
         return run_job(job, self.out, self.recognizer, save_video=self.save_video, batch=self.batch, on_frame=on_frame,
-                       numbers=self.numbers)
+                       numbers=self.numbers, reader=self.reader)
 
 
 class BatchProgress:
@@ -320,7 +325,8 @@ class _Run:
         self.progress = ray.remote(num_cpus=0)(BatchProgress).remote() if cfg.progress else None
         gpu = cfg.gpus_per_worker > 0
         self.actor_class = ray.remote(num_cpus=1, num_gpus=cfg.gpus_per_worker or 0, max_restarts=0)(BatchWorker)
-        self.actor_args = (cfg.load, str(self.out.resolve()), cfg.save_video, cfg.batch, None if gpu else 1, self.progress, cfg.numbers)
+        self.actor_args = (cfg.load, str(self.out.resolve()), cfg.save_video, cfg.batch, None if gpu else 1, self.progress, cfg.numbers,
+                           cfg.reader)
 
     def _new_slot(self) -> _Slot:
         self.starts_left -= 1

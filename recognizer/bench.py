@@ -124,8 +124,10 @@ def run_sequential(clip: Path, recognizer: Any, out_path: Path) -> BenchResult:
     return BenchResult("sequential", frames, seconds, ms)
 
 
-def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, workers: int = 1) -> BenchResult:
-    """The real pipeline on the clip, as ``recognizer run CLIP --save OUT --batch N`` runs it."""
+def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, workers: int = 1,
+                 checker: Callable[[], Any] | None = None) -> BenchResult:
+    """The real pipeline on the clip, as ``recognizer run CLIP --save OUT --batch N`` runs it
+    (``checker``: makes the run's :class:`recognizer.textworker.TextChecker`, the text reader)."""
     import torch
 
     from recognizer.pipeline import Pipeline, PipelineConfig
@@ -135,14 +137,16 @@ def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, wor
     with VideoFileSource(clip) as src:
         outputs = open_outputs(save=out_path, fps=src.fps)
         cfg = PipelineConfig(batch_size=batch, workers=workers)
-        summary = run_session(Pipeline(src, recognizer, tracker=Tracker(), config=cfg), outputs)
+        text = checker() if checker is not None else None
+        summary = run_session(Pipeline(src, recognizer, tracker=Tracker(), config=cfg, text_checker=text), outputs)
     if summary.exception is not None:
         raise summary.exception
     n = max(summary.frames, 1)
     ms = {k: 1000.0 * v / n for k, v in summary.stage_seconds.items()}
     threads = torch.get_num_threads()
+    reader = f", text reader ({text.stats.reads} reads, {text.stats.detections} detector passes)" if text is not None else ""
     return BenchResult(
-        f"threaded, batch {batch}, {workers} worker(s) x {threads} torch thread(s)",
+        f"threaded, batch {batch}, {workers} worker(s) x {threads} torch thread(s){reader}",
         summary.frames,
         summary.seconds,
         ms,
@@ -150,7 +154,8 @@ def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, wor
     )
 
 
-def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 1) -> BenchResult:
+def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 1,
+             checker: Callable[[], Any] | None = None) -> BenchResult:
     """A synthetic camera at ``spec.fps`` through the live pipeline; frames drawn and "shown".
 
     Latency is measured from the moment the capture thread got a frame to the moment it was
@@ -164,7 +169,8 @@ def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 
 
     cam = SyntheticCamera(spec, frames=int(round(seconds * spec.fps)))
     with cam:
-        pipe = Pipeline(cam, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=4, workers=workers))
+        text = checker() if checker is not None else None
+        pipe = Pipeline(cam, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=4, workers=workers), text_checker=text)
         summary = run_session(pipe, Outputs(window=_NullDisplay()))
     if summary.exception is not None:
         raise summary.exception
@@ -172,7 +178,7 @@ def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 
     third = max(len(lat) // 3, 1)
     n = max(summary.frames, 1)
     return BenchResult(
-        f"live, {workers} worker(s) x {torch.get_num_threads()} torch thread(s)",
+        f"live, {workers} worker(s) x {torch.get_num_threads()} torch thread(s)" + (", text reader" if text is not None else ""),
         summary.frames,
         summary.seconds,
         {k: 1000.0 * v / n for k, v in summary.stage_seconds.items()},
@@ -293,6 +299,7 @@ def benchmark(
     live_seconds: float = 10.0,
     repeats: int = 1,
     workdir: Path | None = None,
+    checker: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """Run every measurement; returns plain values (see :class:`BenchResult`).
 
@@ -301,6 +308,9 @@ def benchmark(
     setting ``(workers, torch threads)`` runs with ``batch`` and with batch 1; the live run uses
     ``live_setting`` (default: the first setting). With ``repeats > 1`` every run is repeated
     and the best (highest FPS) kept, which filters out moments when other work shares the CPU.
+    With ``checker`` (makes a :class:`recognizer.textworker.TextChecker`), each threaded
+    setting also runs at ``batch`` with the text reader on, and the live run is made with it
+    on and off.
     """
     import torch
 
@@ -329,6 +339,9 @@ def benchmark(
                 jobs.append(
                     (threads, lambda b=b, w=workers: run_threaded(clip, recognizer, tmpdir / "thr.mp4", batch=b, workers=w))
                 )
+            if checker is not None:
+                jobs.append((threads, lambda w=workers: run_threaded(clip, recognizer, tmpdir / "thr.mp4", batch=batch, workers=w,
+                                                                     checker=checker)))
         results: list[list[BenchResult]] = [[] for _ in jobs]
         try:
             torch.set_num_threads(default_threads)
@@ -357,6 +370,9 @@ def benchmark(
                 workers, threads = live_setting or settings[0]
                 torch.set_num_threads(threads)
                 report["live"] = _in_fresh_thread(lambda: run_live(recognizer, live_seconds, spec, workers=workers)).to_dict()
+                if checker is not None:
+                    report["live_text"] = _in_fresh_thread(
+                        lambda: run_live(recognizer, live_seconds, spec, workers=workers, checker=checker)).to_dict()
         finally:
             torch.set_num_threads(default_threads)
     report["machine"]["loadavg_end"] = machine_info().get("loadavg")
@@ -395,8 +411,10 @@ def format_report(report: dict[str, Any]) -> str:
         "threaded rows: infer is the summed time inside recognize() over all workers, per frame; "
         "read happens on the capture thread and is not timed there."
     )
-    if "live" in report:
-        live = report["live"]
+    for key in ("live", "live_text"):
+        if key not in report:
+            continue
+        live = report[key]
         e = live["extra"]
         lines.append(
             f"{live['name']} @ {e['camera_fps']:.0f} fps camera: {live['fps']:.1f} FPS shown, "

@@ -197,6 +197,7 @@ def run_demo(
     progress: bool = False,
     fonts: Sequence[str] | None = None,
     text_reader: Any = None,
+    reader_mode: str = "fast",
 ) -> DemoRun:
     """Make (or reuse) the clip in ``out_dir``, run ``recognizer`` over it, score the result.
 
@@ -209,6 +210,8 @@ def run_demo(
         workers: inference threads.
         text_reader: a :class:`recognizer.textreader.TextReader` that reads each track a few
             times a second beside the digit models (:mod:`recognizer.textworker`), or None.
+        reader_mode: ``fast`` (tracks only) or ``accurate`` (also the text detector on a frame
+            a second), as :func:`recognizer.textworker.make_checker` takes it.
 
     Raises:
         recognizer.pipeline.PipelineError, recognizer.sinks.SinkError: the run failed.
@@ -235,11 +238,9 @@ def run_demo(
         except BaseException:
             outputs.close()
             raise
-        checker = None
-        if text_reader is not None:
-            from recognizer.textworker import TextChecker
+        from recognizer.textworker import make_checker
 
-            checker = TextChecker(text_reader)
+        checker = make_checker(reader_mode, text_reader)
         pipeline = Pipeline(source, recognizer, tracker=Tracker(),
                             config=PipelineConfig(batch_size=batch, workers=workers, live=False), text_checker=checker)
         summary = run_session(pipeline, outputs, progress=progress, total=clip.truth["frames"], hud=True)

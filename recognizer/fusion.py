@@ -38,8 +38,6 @@ MODES = ("digits", "fast", "accurate", "text")
 DEFAULT_IMAGE_MODE = "accurate"
 """Still images (``recognizer image``, ``train.evaluate``) run this mode unless told otherwise
 (chosen by measurement: see ``weights/README.md``)."""
-DEFAULT_VIDEO_MODE = "fast"
-"""Video commands run this mode unless told otherwise."""
 
 
 @dataclass(frozen=True)
@@ -98,20 +96,22 @@ def _iou_or_inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def spread_digits(text: str, box: Sequence[float], score: float) -> tuple[DigitBox, ...]:
-    """Digit boxes for a number the text reader read in ``box``: the box cut into equal columns."""
+    """Digit boxes for a number the text reader read in ``box``: the box cut into one equal
+    column per character of ``text`` (``"502C"``: four columns), the digits' columns kept."""
     x1, y1, x2, y2 = (float(v) for v in box)
     n = max(1, len(text))
     w = (x2 - x1) / n
     return tuple(DigitBox((x1 + i * w, y1, x1 + (i + 1) * w, y2), int(ch), float(score), float(score))
-                 for i, ch in enumerate(text))
+                 for i, ch in enumerate(text) if ch.isdigit())
 
 
 def text_reading(read: TextRead, box: Sequence[float], *, source: str = "text") -> Reading:
     """A :class:`Reading` of what the text reader read as a number in ``box``."""
     digits = read.digits
     label = read.label if read.label != digits else ""
+    spelled = read.label.replace("-", "").replace("/", "").replace(".", "") or digits
     return Reading(text=digits, confidence=float(read.score), box=tuple(float(v) for v in box),
-                   digits=spread_digits(digits, box, read.score), label=label, source=source)
+                   digits=spread_digits(spelled, box, read.score), label=label, source=source)
 
 
 def fuse(reading: Reading, read: TextRead, region: Sequence[float], config: FusionConfig) -> Reading | None:
@@ -187,6 +187,8 @@ class FusedRecognizer:
                 if len(hits) == 0:
                     regions.append(tuple(float(v) for v in tb))
                     owner.append(-1)
+                    continue
+                if len(hits) > 1:  # one line over two of our numbers ("12  14"): keep them two
                     continue
                 for i in hits:  # a text line over our number: read the union (a missed digit is then inside)
                     r = regions[i]

@@ -498,6 +498,18 @@ class _Lane:
             self.budget.give(cap.frame.image.nbytes)
 
 
+def _with_found(readings: Sequence[Reading], found: Sequence[Reading]) -> list[Reading]:
+    """``readings`` plus the numbers the text detector found lately, except where the digit
+    models read a number now (their reading is the same plate, a frame or two later)."""
+    out = list(readings)
+    for extra in found:
+        ex1, ey1, ex2, ey2 = extra.box
+        cx, cy = (ex1 + ex2) / 2, (ey1 + ey2) / 2
+        if not any(r.box[0] <= cx <= r.box[2] and r.box[1] <= cy <= r.box[3] for r in readings):
+            out.append(extra)
+    return out
+
+
 class _TrackStage:
     """A source's tracker, updated on the main thread in frame order.
 
@@ -519,9 +531,10 @@ class _TrackStage:
         h, w = frame.image.shape[:2]
         if self.checker is not None:
             self.checker.apply(self.tracker)  # the text reader's reads that came back since
+            readings = _with_found(readings, self.checker.found())
         update = self.tracker.update(frame.index, frame.timestamp, readings, (w, h))
         if self.checker is not None:
-            self.checker.submit(frame.image, update)
+            self.checker.submit(frame.image, update, frame.timestamp)
         if ended:
             update = dataclasses.replace(update, ended=ended + update.ended)
         return update

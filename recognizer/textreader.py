@@ -38,9 +38,13 @@ DIGIT_LIKE = frozenset("IilLjJ|!OoDQUSsZzBGbgqTA")
 ALPHABET = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ -./#")
 """The characters the text reader may read (digits, Latin letters, and what separates them)."""
 
-_NUMBER = re.compile(r"^(?P<pre>[A-Za-z]?)[-/.]?(?P<digits>\d{1,6})(?P<suf>[A-Za-z]{0,2})$")
+_LETTER = "A-HJKMNP-RT-Ya-hjkmnp-rt-y"
+_NUMBER = re.compile(rf"^(?P<pre>[{_LETTER}]?)(?P<sep>[-/.]?)(?P<digits>[0-9]{{1,6}})(?P<suf>[{_LETTER}]{{0,2}})$", re.ASCII)
 """A house number as the text reader spells it: digits, with an optional block letter before
-(``C-24``, ``B12``) and a letter suffix after (``12A``, ``2d``, ``79bis`` is mixed)."""
+(``C-24``, ``B12``) and a letter suffix after (``12A``, ``2d``; ``79bis`` is mixed). Letters a
+blurred digit is read as (I, l, O, o, S, s, Z, z) are no block letter or suffix: ``Z1`` for a
+blurred 21 or ``1ZZ`` for 177 is ``mixed``, never the number ``1``."""
+_EDGES = "-.,:;'\"#"
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class TextRead:
         t = self.compact
         if not any(ch.isalnum() for ch in t):
             return "empty"
-        if _NUMBER.match(t.strip("-.,:;'\"")):
+        if _NUMBER.match(t.strip(_EDGES)):
             return "number"
         if not any(ch.isdigit() for ch in t):
             return "letters"
@@ -77,18 +81,18 @@ class TextRead:
     @property
     def digits(self) -> str:
         """The house number's digits when :attr:`kind` is ``"number"``, else ``""``."""
-        m = _NUMBER.match(self.compact.strip("-.,:;'\""))
+        m = _NUMBER.match(self.compact.strip(_EDGES))
         return m.group("digits") if m else ""
 
     @property
     def label(self) -> str:
         """The house number with its letters when :attr:`kind` is ``"number"`` (``"12A"``,
         ``"C-24"``), else ``""``."""
-        m = _NUMBER.match(self.compact.strip("-.,:;'\""))
+        m = _NUMBER.match(self.compact.strip(_EDGES))
         if not m:
             return ""
-        pre, digits, suf = m.group("pre"), m.group("digits"), m.group("suf")
-        return f"{pre.upper()}-{digits}{suf}" if pre else f"{digits}{suf}"
+        pre, sep, digits, suf = m.group("pre"), m.group("sep"), m.group("digits"), m.group("suf")
+        return f"{pre.upper()}{sep}{digits}{suf}" if pre else f"{digits}{suf}"
 
     @property
     def is_letters(self) -> bool:
@@ -111,6 +115,22 @@ def pad_box(box: Sequence[float], pad_x: float, pad_y: float, shape: tuple[int, 
     c = int(min(W, np.ceil(x2 + pad_x * h)))
     d = int(min(H, np.ceil(y2 + pad_y * h)))
     return a, b, max(c, a + 1), max(d, b + 1)
+
+
+MAX_ASPECT = 25
+"""Crops wider than this many times their height are not read (an empty read)."""
+
+
+def _bgr(crop: np.ndarray) -> np.ndarray:
+    import cv2
+
+    if crop.ndim == 2:
+        return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    if crop.shape[2] == 4:
+        return cv2.cvtColor(crop, cv2.COLOR_BGRA2BGR)
+    if crop.shape[2] == 1:
+        return cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(crop)
 
 
 class _Restricted:
@@ -171,11 +191,14 @@ class TextReader:
             return []
         from rapidocr.ch_ppocr_rec import TextRecInput
 
-        ok = [i for i, c in enumerate(crops) if c is not None and c.ndim == 3 and min(c.shape[:2]) >= 2]
+        # The recognizer scales every crop to 48 px tall: a crop far wider than a text line of
+        # house-number length would cost seconds and hold no number. Grey and BGRA are made BGR.
+        ok = [i for i, c in enumerate(crops)
+              if c is not None and c.ndim in (2, 3) and min(c.shape[:2]) >= 2 and c.shape[1] <= MAX_ASPECT * c.shape[0]]
         reads = [TextRead("", 0.0)] * len(crops)
         if not ok:
             return reads
-        out = self._rec(TextRecInput(img=[np.ascontiguousarray(crops[i]) for i in ok]))
+        out = self._rec(TextRecInput(img=[_bgr(crops[i]) for i in ok]))
         for i, text, score in zip(ok, out.txts or (), out.scores or ()):
             reads[i] = TextRead(str(text), float(score))
         return reads
@@ -209,6 +232,8 @@ class TextReader:
         import cv2
 
         H, W = image.shape[:2]
+        if H == 0 or W == 0:  # nothing to scale or detect in ("no text" is an ordinary result)
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         scale = max_side / max(H, W)
         work = cv2.resize(image, (max(32, round(W * scale)), max(32, round(H * scale))),
                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR) if abs(scale - 1) > 1e-3 else image

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from recognizer.textreader import TextRead, pad_box
+from recognizer.types import Reading
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,16 @@ class TextCheckConfig:
         track_interval: seconds between two reads of the same track.
         uncertain_share: a confirmed track whose stable text holds at least this share of its
             vote is not read again.
+        min_score: a read of a number below this score does not vote.
         max_reads_per_track: a track is read at most this many times.
         pad_x, pad_y: region padding, fractions of the region's height.
         queue_size: requests waiting for the worker; more are dropped.
+        detect_interval: seconds of the source's time between two passes of the text
+            detector over a whole frame (the ``accurate`` mode); 0 turns it off. A text line
+            it finds away from every track and the text reader reads as a number with at
+            least ``new_score`` enters the next frame's readings (source ``"text"``).
+        detect_max_side: the text detector sees the frame with this longer side (pixels).
+        new_score: see ``detect_interval``.
     """
 
     reads_per_second: float = 4.0
@@ -52,13 +60,19 @@ class TextCheckConfig:
     max_reads_per_track: int = 6
     pad_x: float = 0.35
     pad_y: float = 0.15
+    min_score: float = 0.5
     queue_size: int = 2
+    detect_interval: float = 0.0
+    detect_max_side: int = 960
+    new_score: float = 0.9
 
     def __post_init__(self) -> None:
         if not 0.0 < self.reads_per_second <= 1000.0:
             raise ValueError(f"reads_per_second={self.reads_per_second!r}; expected a number in (0, 1000]")
         if self.track_interval < 0 or self.max_reads_per_track < 1 or self.queue_size < 1:
             raise ValueError("track_interval must be >= 0, max_reads_per_track and queue_size >= 1")
+        if self.detect_interval < 0 or not 64 <= self.detect_max_side <= 8192 or not 0 <= self.new_score <= 1:
+            raise ValueError("detect_interval must be >= 0, detect_max_side in 64..8192, new_score in [0, 1]")
 
 
 @dataclass
@@ -71,11 +85,14 @@ class TextCheckStats:
     numbers: int = 0
     letters: int = 0
     seconds: float = 0.0
+    detections: int = 0
+    found: int = 0  # numbers the text detector found away from every track
     tracks: set[int] = field(default_factory=set)
 
     def to_dict(self) -> dict[str, Any]:
         return {"requested": self.requested, "dropped": self.dropped, "reads": self.reads, "numbers": self.numbers,
-                "letters": self.letters, "tracks_read": len(self.tracks), "seconds": round(self.seconds, 3)}
+                "letters": self.letters, "tracks_read": len(self.tracks), "detections": self.detections,
+                "found": self.found, "seconds": round(self.seconds, 3)}
 
 
 class TextChecker:
@@ -90,8 +107,11 @@ class TextChecker:
         self.config = config or TextCheckConfig()
         self.stats = TextCheckStats()
         self._clock = clock
-        self._requests: queue.Queue[tuple[int, np.ndarray] | None] = queue.Queue(self.config.queue_size)
+        self._requests: queue.Queue[Any] = queue.Queue(self.config.queue_size)
         self._results: queue.SimpleQueue[tuple[int, TextRead]] = queue.SimpleQueue()
+        self._found: queue.SimpleQueue[Reading] = queue.SimpleQueue()
+        self._last_detect: float | None = None
+        self._warned = False
         self._last_read: dict[int, float] = {}
         self._reads: dict[int, int] = {}
         self._tokens = 1.0
@@ -111,22 +131,44 @@ class TextChecker:
                 return applied
             if read.is_letters:
                 ok = tracker.text_vote(track_id, "", read.score, letters=True)
-            elif read.kind == "number":
+            elif read.kind == "number" and read.score >= self.config.min_score:
                 ok = tracker.text_vote(track_id, read.digits, read.score)
             else:
                 ok = False
             applied += int(ok)
 
-    def submit(self, image: np.ndarray, update: Any) -> int:
-        """Ask for reads of the tracks of this update that need one; returns how many were queued."""
+    def found(self) -> list[Reading]:
+        """Numbers the text detector found since the last call (main thread): readings to add
+        to the next frame's."""
+        out = []
+        while True:
+            try:
+                out.append(self._found.get_nowait())
+            except queue.Empty:
+                return out
+
+    def submit(self, image: np.ndarray, update: Any, timestamp: float | None = None) -> int:
+        """Ask for reads of the tracks of this update that need one (and, every
+        ``detect_interval`` seconds of ``timestamp``, a text-detector pass over ``image``);
+        returns how many requests were queued."""
         now = self._clock()
         cfg = self.config
+        if cfg.detect_interval > 0 and timestamp is not None and (
+                self._last_detect is None or timestamp - self._last_detect >= cfg.detect_interval):
+            boxes = np.array([t.box for t in getattr(update, "tracks", ())], np.float64).reshape(-1, 4)
+            try:
+                self._requests.put_nowait(("detect", image.copy(), boxes))
+                self._last_detect = timestamp
+            except queue.Full:
+                self.stats.dropped += 1
         self._tokens = min(1.0, self._tokens + (now - self._refilled) * cfg.reads_per_second)
         self._refilled = now
         queued = 0
-        live = set()
-        for t in getattr(update, "tracks", ()):
-            live.add(t.track_id)
+        tracks = list(getattr(update, "tracks", ()))
+        live = {t.track_id for t in tracks}
+        # Tracks never read first (a new plate), then the one read longest ago.
+        tracks.sort(key=lambda t: (self._reads.get(t.track_id, 0) > 0, self._last_read.get(t.track_id, -1e9)))
+        for t in tracks:
             if not t.seen or self._tokens < 1.0:
                 continue
             n = self._reads.get(t.track_id, 0)
@@ -140,7 +182,7 @@ class TextChecker:
             crop = np.ascontiguousarray(image[b:d, a:c])
             self.stats.requested += 1
             try:
-                self._requests.put_nowait((t.track_id, crop))
+                self._requests.put_nowait(("read", t.track_id, crop))
             except queue.Full:
                 self.stats.dropped += 1
                 break
@@ -185,14 +227,58 @@ class TextChecker:
                 batch.append(more)
             t0 = time.perf_counter()
             try:
-                reads = self.reader.read([crop for _, crop in batch])
+                for job in [b for b in batch if b[0] == "detect"]:
+                    self._detect(job[1], job[2])
+                batch = [b for b in batch if b[0] == "read"]
+                reads = self.reader.read([crop for _, _, crop in batch]) if batch else []
             except Exception as exc:  # noqa: BLE001 - the second reader must never stop the run
-                log.warning("text reader failed (%s); the digit models go on alone", exc)
+                if not self._warned:
+                    log.warning("text reader failed (%s); the digit models go on alone", exc)
+                    self._warned = True
                 continue
-            self.stats.seconds += time.perf_counter() - t0
-            for (track_id, _), read in zip(batch, reads):
+            finally:
+                self.stats.seconds += time.perf_counter() - t0
+            for (_, track_id, _), read in zip(batch, reads):
                 self.stats.reads += 1
                 self.stats.tracks.add(track_id)
                 self.stats.letters += int(read.is_letters)
                 self.stats.numbers += int(read.kind == "number")
                 self._results.put((track_id, read))
+
+    def _detect(self, image: np.ndarray, track_boxes: np.ndarray) -> None:
+        """A text-detector pass over a frame: numbers away from every track become readings."""
+        from recognizer.fusion import _iou_or_inside, text_reading
+
+        cfg = self.config
+        self.stats.detections += 1
+        boxes, _ = self.reader.detect(image, max_side=cfg.detect_max_side)
+        if len(boxes) and len(track_boxes):
+            boxes = boxes[_iou_or_inside(boxes.astype(np.float64), track_boxes).max(axis=1) < 0.3]
+        if not len(boxes):
+            return
+        reads = self.reader.read_regions(image, boxes, pad_x=cfg.pad_x, pad_y=cfg.pad_y)
+        for box, read in zip(boxes, reads):
+            if read.kind == "number" and read.score >= cfg.new_score:
+                self.stats.found += 1
+                self._found.put(text_reading(read, box))
+
+
+DEFAULT_LIVE_MODE = "fast"
+"""Cameras and streams: the text reader reads tracks, no text detector (real time first)."""
+DEFAULT_OFFLINE_MODE = "accurate"
+"""Files without a window (``recognizer run FILE``, ``recognizer batch``): no real-time limit,
+so the text detector also looks at a frame every ``detect_interval`` seconds."""
+
+
+def video_mode(requested: str | None, *, live: bool) -> str:
+    """The reader mode a video run uses: ``requested`` (``--reader``), else the default for
+    live or offline sources."""
+    return requested or (DEFAULT_LIVE_MODE if live else DEFAULT_OFFLINE_MODE)
+
+
+def make_checker(mode: str, reader: Any, *, detect_interval: float = 1.0) -> TextChecker | None:
+    """The :class:`TextChecker` of a video run in ``mode`` (None for ``digits`` or no reader)."""
+    if mode == "digits" or reader is None:
+        return None
+    cfg = TextCheckConfig(detect_interval=detect_interval if mode == "accurate" else 0.0)
+    return TextChecker(reader, cfg)

@@ -69,6 +69,10 @@ class TrackConfig:
         edge_digits: a reading this many digit pitches (its box width / its length, at least
             0.8 x its height) or less from the left or right border may have lost a digit
             past it.
+        text_weight: vote weight of one read of the text reader (:meth:`Tracker.text_vote`),
+            times its score; a frame of the digit models weighs at most 1.
+        letters_block: a track on which the text reader has read letters (not a number) with
+            at least this much summed score is never confirmed.
     """
 
     iou_threshold: float = 0.2
@@ -86,6 +90,8 @@ class TrackConfig:
     edge_weight: float = 0.2
     edge_margin: float = 2.0
     edge_digits: float = 1.0
+    text_weight: float = 2.0
+    letters_block: float = 0.7
 
     def __post_init__(self) -> None:
         if not 0.0 < self.decay <= 1.0:
@@ -310,6 +316,8 @@ class _Track:
     stable: str = ""
     confirmed_texts: set[str] = field(default_factory=set)
     best: BestView | None = None  # the most confident reading of the stable text
+    letters: float = 0.0  # summed score of the text reader's reads of letters here
+    text_reads: int = 0  # reads of the text reader applied to this track
 
     def predicted_box(self, frame_index: int) -> Box:
         steps = max(frame_index - self.last_frame, 0)
@@ -510,6 +518,32 @@ class Tracker:
             ended=tuple(ended),
         )
 
+    def text_vote(self, track_id: int, digits: str, score: float, *, letters: bool = False) -> bool:
+        """Enter one read of the text reader (:mod:`recognizer.textworker`) into a live track.
+
+        A number (``digits``) votes like a frame of the digit models, with ``config.text_weight``
+        x ``score`` of weight and without decaying the earlier votes; letters (``letters``)
+        add ``score`` to the track's letters evidence, and a track with ``config.letters_block``
+        of it is never confirmed. Returns False when the track has ended since.
+        """
+        track = next((t for t in self._tracks if t.track_id == track_id), None)
+        if track is None:
+            return False
+        track.text_reads += 1
+        score = min(max(float(score), 0.0), 1.0)
+        if letters:
+            track.letters += score
+            return True
+        if digits and digits.isdigit():
+            weight = self.config.text_weight * score
+            n = len(digits)
+            track.length_votes[n] = track.length_votes.get(n, 0.0) + weight
+            arr = track.digit_votes.setdefault(n, np.zeros((n, 10), dtype=np.float64))
+            for i, ch in enumerate(digits):
+                arr[i, int(ch)] += weight
+            self._update_stable(track)
+        return True
+
     # -- internals -------------------------------------------------------------------------
 
     def _associate(self, frame_index: int, boxes: list[Box]) -> dict[int, _Track]:
@@ -564,6 +598,8 @@ class Tracker:
         cfg = self.config
         text = track.stable
         if not text or text in track.confirmed_texts or track.hits < cfg.confirm_min_hits:
+            return None
+        if track.letters >= cfg.letters_block:  # the text reader sees letters here, not a number
             return None
         support = track.support(text)
         total = track.total_weight()

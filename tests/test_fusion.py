@@ -188,7 +188,6 @@ def test_spread_digits_and_text_reading() -> None:
     assert text_reading(TextRead("24", 0.93), (5, 5, 45, 25)).label == ""
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the digits of '12A' are spread over the whole box, the A's column too: digit boxes miss the digits (the scorecard counts them as extra digits)")
 def test_a_label_letter_keeps_its_column() -> None:
     r = text_reading(TextRead("12A", 0.9), (0, 0, 30, 10))
     assert [d.box for d in r.digits] == [(0, 0, 10, 10), (10, 0, 20, 10)]
@@ -252,7 +251,6 @@ def test_fast_mode_reads_each_number_in_one_batched_call_per_recognize() -> None
     assert timings["text"] > 0 and timings["classify"] == 0.02
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a text line over two of our numbers widens both regions to the whole line: both read '12 14' -> two readings '1214'")
 def test_two_numbers_on_one_text_line_stay_two_numbers() -> None:
     image = np.zeros((200, 400, 3), np.uint8)
     a, b = (100.0, 80.0, 150.0, 120.0), (180.0, 80.0, 230.0, 120.0)

@@ -160,7 +160,6 @@ def test_format_table() -> None:
     assert rows["street"] == ["", "", ""]  # a set not scored is an empty cell
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a set with no images (summarise gives only 'set' and 'images') raises KeyError in _cell/worse")
 def test_a_set_with_no_images_is_a_row_not_a_crash() -> None:
     from train.realsets import summarise
 
@@ -180,7 +179,6 @@ def test_usage_errors(pair: list[str], tmp_path: Path, capsys) -> None:
     assert exc.value.code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a data root without the set is a traceback (FileNotFoundError / DatasetError), not a one-line usage error")
 def test_a_missing_data_root_is_a_usage_error(pair: list[str], tmp_path: Path, capsys) -> None:
     assert call_main([*pair, "--sets", "closeups", "--limit", "1", "--data-root", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err

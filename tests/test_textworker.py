@@ -192,7 +192,6 @@ def test_only_uncertain_tracks_are_read_again(confirmed: bool, support: float, r
     assert sum(len(got) for got in per_step) == reads
 
 
-@pytest.mark.xfail(strict=True, reason="bug: tracks are tried in list order, so a new track waits until older uncertain tracks used up max_reads_per_track")
 def test_a_new_track_is_read_before_old_uncertain_ones() -> None:
     clock, reader = FakeClock(), FakeReader()
     checker = TextChecker(reader, TextCheckConfig(queue_size=100), clock=clock)  # the default budget

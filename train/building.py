@@ -22,6 +22,9 @@ Commands::
     python -m train.building export --data ../shared/data/building_numbers --part fit --out data/bn_fit
     # real character crops (digits as themselves, letters as "not a digit") for train.classifier
     python -m train.building crops --data ../shared/data/building_numbers --part fit --out data/bn_fit_crops.npz
+    # hard negatives from the street photos: detector hits far from every boxed number
+    python -m train.building negatives --data ../shared/data/building_numbers --part fit \
+        --detector weights/detector_light.pt --out data/bn_fit_negatives.npz
 """
 from __future__ import annotations
 
@@ -240,6 +243,56 @@ def character_crops(closeups: Sequence[Closeup], *, pad: float | None = None) ->
     return np.concatenate(xs), np.array(ys, np.int64), np.array(src, np.int64)
 
 
+def scene_negatives(scenes: Sequence[Scene], detector: Any, *, score_thresh: float = 0.3, margin: float = 0.5,
+                    batch_size: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops where ``detector`` finds a digit in a street photo away from every boxed number.
+
+    The number box says where the building number is; a hit whose centre lies outside every
+    number box grown by ``margin`` x its height (windows, bricks, signs, door edges) is "not a
+    digit" as surely as the data allows (other numbers visible in a photo are rare).
+
+    Args:
+        detector: anything with ``detect(images) -> [(boxes (K,4) xyxy, scores (K,))]``
+            (:meth:`recognizer.engine.Recognizer.detect`), its threshold at or below ``score_thresh``.
+
+    Returns:
+        ``(X (N, 32, 32, 3) uint8 RGB, y (N,) int64 all -1, source_image (N,) int64)``.
+    """
+    from recognizer.preprocess import DEFAULT_CROP_PAD, crop_digits
+    from train.datasets import image_number, read_image
+
+    xs, src = [], []
+    for start in range(0, len(scenes), batch_size):
+        batch, images = [], []
+        for s in scenes[start : start + batch_size]:
+            image, reason = read_image(s.path)
+            if image is None:
+                log.warning("skipping %s: %s", s.path, reason)
+                continue
+            batch.append(s)
+            images.append(image)
+        if not images:
+            continue
+        for s, image, (boxes, scores) in zip(batch, images, detector.detect(images)):
+            boxes = boxes[scores >= score_thresh]
+            if not len(boxes):
+                continue
+            nb = np.array([n.box for n in s.numbers], np.float64).reshape(-1, 4)
+            h = (nb[:, 3] - nb[:, 1])[:, None] * margin
+            grown = np.hstack([nb[:, :2] - h, nb[:, 2:] + h])
+            cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+            inside = ((cx[:, None] >= grown[None, :, 0]) & (cx[:, None] <= grown[None, :, 2])
+                      & (cy[:, None] >= grown[None, :, 1]) & (cy[:, None] <= grown[None, :, 3])).any(axis=1)
+            far = boxes[~inside]
+            if len(far):
+                xs.append(crop_digits(image, far.astype(np.float32), pad=DEFAULT_CROP_PAD))
+                src.extend([image_number(s.name) or 0] * len(far))
+    if not xs:
+        return np.zeros((0, 32, 32, 3), np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    x = np.concatenate(xs)
+    return x, np.full(len(x), -1, np.int64), np.array(src, np.int64)
+
+
 # =========================================================================== command line
 
 
@@ -248,7 +301,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("export", help="an SVHN-format folder of the close-ups' digit boxes")
     c = sub.add_parser("crops", help="an .npz of the close-ups' character crops (letters as 'not a digit')")
-    for q in (e, c):
+    n = sub.add_parser("negatives", help="an .npz of detector hits far from every number in the street photos ('not a digit')")
+    n.add_argument("--detector", required=True, metavar="CKPT", help="detector checkpoint")
+    n.add_argument("--score-thresh", type=float, default=0.3, help="keep hits scoring at least this (default 0.3)")
+    for q in (e, c, n):
         q.add_argument("--data", required=True, metavar="DIR", help="the building_numbers folder")
         q.add_argument("--part", nargs="+", default=["fit"], choices=PARTS, help="parts to take (default fit)")
         q.add_argument("--out", required=True, metavar="PATH", help="new folder (export) or .npz file (crops)")
@@ -265,6 +321,24 @@ def _main(argv: Sequence[str] | None) -> int:
     except (OSError, ValueError) as exc:
         raise UsageError(f"--data {args.data!r}: {exc}") from exc
     out = Path(args.out)
+    if args.command == "negatives":
+        from recognizer.engine import Recognizer, RecognizerConfig
+        from train.common import load_model_checkpoint
+
+        if out.exists():
+            raise UsageError(f"--out {str(out)!r} exists; give a new .npz file")
+        try:
+            scenes = load_scenes(args.data, args.part)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--data {args.data!r}: {exc}") from exc
+        det = load_model_checkpoint(args.detector, "detector", "--detector")
+        from recognizer.models import SmallCNN
+
+        rec = Recognizer(det.model, SmallCNN(), device="cpu", config=RecognizerConfig(det_score_thresh=args.score_thresh))
+        x, y, src = scene_negatives(scenes, rec, score_thresh=args.score_thresh)
+        _save(out, x, y, src)
+        print(f"{len(y)} 'not a digit' crops from {len(scenes)} street photos -> {out}")
+        return 0
     if args.command == "export":
         try:
             path = export_svhn_folder(closeups, out)
@@ -275,12 +349,17 @@ def _main(argv: Sequence[str] | None) -> int:
     if out.exists():
         raise UsageError(f"--out {str(out)!r} exists; give a new .npz file")
     x, y, src = character_crops(closeups)
+    _save(out, x, y, src)
+    print(f"{len(y)} crops ({int((y >= 0).sum())} digits, {int((y < 0).sum())} 'not a digit') -> {out}")
+    return 0
+
+
+def _save(out: Path, x: np.ndarray, y: np.ndarray, src: np.ndarray) -> None:
+    """Write an .npz of crops (``X``, ``y``, ``source_image``) under a temporary name, then rename it."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part.npz")
     np.savez_compressed(tmp, X=x, y=y, source_image=src)
     tmp.replace(out)
-    print(f"{len(y)} crops ({int((y >= 0).sum())} digits, {int((y < 0).sum())} 'not a digit') -> {out}")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -133,7 +133,8 @@ def evaluate_split(
 
     image_root = Path(image_root)
     # Ground-truth crops are framed as the pipeline frames its own (same margin).
-    crop_pad = float(getattr(getattr(recognizer, "config", None), "crop_pad", 0.0))
+    # (a fused reader's digit models are its .recognizer)
+    crop_pad = float(getattr(getattr(getattr(recognizer, "recognizer", recognizer), "config", None), "crop_pad", 0.0))
     out = Path(out_dir) if out_dir is not None else None
     failures_dir = out / "failures" if out is not None else None
     if failures_dir is not None:
@@ -298,6 +299,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="drop a detection whose 'not a digit' probability is at least this (classifiers with that class)")
     p.add_argument("--no-tta", action="store_true",
                    help="classify each crop once instead of averaging over shifted/zoomed views (the recognizer's default)")
+    p.add_argument("--reader", choices=("digits", "fast", "accurate", "text"), default="digits",
+                   help="digits: the detector + classifier alone (default); fast/accurate: fused with the text reader "
+                        "(recognizer.fusion, as recognizer image runs it); text: the text reader alone on the same regions")
     p.add_argument("--max-failures", type=int, default=100, help="draw at most this many failures")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -382,6 +386,15 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     recognizer = Recognizer(det.model, cls.model, device=device, config=config)
+    digits_path = recognizer
+    if args.reader != "digits":
+        from recognizer.fusion import FusedRecognizer, FusionConfig
+        from recognizer.textreader import load_text_reader
+
+        reader = load_text_reader(threads=max(1, args.threads))
+        if reader is None:
+            raise UsageError(f"--reader {args.reader}: the text reader could not be loaded (pip install rapidocr onnxruntime)")
+        recognizer = FusedRecognizer(recognizer, reader, FusionConfig(mode=args.reader))
     # AP needs every detection the model makes, not only those the pipeline keeps: a second
     # view of the same models with no score threshold.
     raw = Recognizer(det.model, cls.model, device=device, config=replace(config, det_score_thresh=0.0))
@@ -389,7 +402,7 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     log.info("evaluating %d images of %s", len(records), args.data)
     report = evaluate_split(
         recognizer, records, split.image_root, batch_size=args.batch_size, detect=raw.detect,
-        classify=lambda crops: recognizer.classify(crops)[0], out_dir=out,
+        classify=lambda crops: digits_path.classify(crops)[0], out_dir=out,
         max_failures=args.max_failures, show_progress=not args.no_progress,
     )
     if report["images"] == 0:
@@ -397,7 +410,7 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     report = {
         "mode": "data", "data": str(args.data), "detector": str(args.detector), "classifier": str(args.classifier),
         "filters": {"names": args.names, "image_numbers": args.image_numbers, "limit": args.limit},
-        "device": str(recognizer.device), "config": asdict(config),
+        "device": str(recognizer.device), "config": asdict(config), "reader": args.reader,
         **report,
     }
     path = _write_report(out, report)

@@ -71,6 +71,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--score-thresh", type=float, help="detector threshold (default: the detector file's)")
     p.add_argument("--not-digit-thresh", type=float, help="'not a digit' threshold (default: the classifier file's)")
     p.add_argument("--no-tta", action="store_true", help="classify each crop once (as video commands do)")
+    p.add_argument("--reader", choices=("digits", "fast", "accurate", "text"), default="digits",
+                   help="digits: the detector + classifier alone (default); fast/accurate/text: with the text reader (recognizer.fusion)")
     p.add_argument("--out", metavar="DIR", help="write report.json and per_image.jsonl here")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="cpu")
@@ -111,6 +113,14 @@ def _main(argv: Sequence[str] | None) -> int:
     config = config_from_metadata(det.metadata, cls.metadata, det_score_thresh=args.score_thresh,
                                   not_digit_thresh=args.not_digit_thresh, tta=not args.no_tta)
     rec = Recognizer(det.model, cls.model, device=args.device, config=config)
+    if args.reader != "digits":
+        from recognizer.fusion import FusedRecognizer, FusionConfig
+        from recognizer.textreader import load_text_reader
+
+        reader = load_text_reader(threads=max(1, args.threads))
+        if reader is None:
+            raise UsageError(f"--reader {args.reader}: the text reader could not be loaded (pip install rapidocr onnxruntime)")
+        rec = FusedRecognizer(rec, reader, FusionConfig(mode=args.reader))
     totals = {"photos": 0, "words": 0, "words_hit": 0, "false_digits": 0, "invented_numbers": 0, "readings": 0}
     per_image = []
     for kept, images, _ in read_batches(photos, lambda p: root / p["file"], args.batch_size):
@@ -129,7 +139,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "words_with_false_digit": round(totals["words_hit"] / max(totals["words"], 1), 4),
         "false_digits_per_photo": round(totals["false_digits"] / n, 4),
         "invented_numbers_per_photo": round(totals["invented_numbers"] / n, 4),
-        "detector": args.detector, "classifier": args.classifier, "images": args.images,
+        "detector": args.detector, "classifier": args.classifier, "images": args.images, "reader": args.reader,
         "det_score_thresh": config.det_score_thresh, "not_digit_thresh": config.not_digit_thresh, "tta": config.tta,
     }
     print(f"{n} photos, {totals['words']} letters-only words: {totals['words_hit']} "

@@ -117,7 +117,8 @@ def load_set(name: str, part: str, data_root: str | Path = "../shared/data", *, 
     (spread evenly over the set when fewer than all are asked for).
 
     Raises:
-        ValueError: an unknown set or part. FileNotFoundError: the data is not there.
+        ValueError: an unknown set or part, or data that cannot be read (``DatasetError`` is
+            one). FileNotFoundError: the data is not there.
     """
     loaders = {"svhn": _svhn, "closeups": _closeups, "scenes": _scenes, "letters": _letters}
     if name not in loaders:

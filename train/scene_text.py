@@ -18,6 +18,11 @@ and O, which many fonts draw like 1 and 0 (``recognizer.synth.words.DIGIT_LIKE``
 ``--digits`` the real digits of the first two sets are kept as their digit too. The output is
 an ``.npz`` (``X`` (N, 32, 32, 3) uint8 RGB, ``y``, ``source`` the set each crop came from,
 ``char`` the character) that ``python -m train.classifier --train`` reads.
+
+``--photos-out DIR`` writes instead an SVHN-format folder of the ICDAR photos (of
+``--icdar-images``) that hold no word with a digit, with no digit box: images the detector
+learns to find nothing in (``train.detector --train``, ``tools/synth_scenes.py merge``).
+Unreadable "###" words may hide a digit now and then; they are left as they are.
 """
 from __future__ import annotations
 
@@ -165,7 +170,10 @@ def collect(root: Path, sets: Sequence[str], *, keep_digits: bool = False, icdar
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train.scene_text", description=__doc__.split("\n\n")[0], add_help=add_help)
     p.add_argument("--data", required=True, metavar="DIR", help="folder laid out like ../shared/data/scene_text")
-    p.add_argument("--out", required=True, metavar="FILE.npz", help="crop file to write (must not exist)")
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--out", metavar="FILE.npz", help="crop file to write (must not exist)")
+    out.add_argument("--photos-out", metavar="DIR", help="write the ICDAR photos without digits as an SVHN-format folder of "
+                                                         "images with no digit box (for the detector) instead")
     p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated subset of {','.join(SETS)} (default: all)")
     p.add_argument("--digits", action="store_true", help="keep real digits as their digit (default: skip them)")
     p.add_argument("--icdar-step", type=float, default=0.5, help="window step along ICDAR words, in word heights (default 0.5)")
@@ -187,6 +195,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError(f"--limit {args.limit}: expected at least 1 entry per set")
     if not args.icdar_step > 0 or not np.isfinite(args.icdar_step):
         raise UsageError(f"--icdar-step {args.icdar_step}: expected a positive number")
+    if args.photos_out:
+        return _photos_out(Path(args.data), Path(args.photos_out), args.icdar_images)
     out = Path(args.out)
     if not out.name.lower().endswith(".npz"):
         raise UsageError(f"--out {out}: expected a file name ending in .npz")
@@ -205,6 +215,39 @@ def _main(argv: Sequence[str] | None) -> int:
     per = {s: int((data["source"] == s).sum()) for s in sets}
     print(f"wrote {out}: {len(data['y'])} crops ({n_neg} not digits, {len(data['y']) - n_neg} digits; "
           + ", ".join(f"{k} {v}" for k, v in per.items()) + f") in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _photos_out(root: Path, out: Path, ranges_text: str | None) -> int:
+    import os
+    import shutil
+
+    from train.common import in_ranges, parse_ranges
+    from train.svhn import SVHNImage
+    from train.svhn_write import write_labels_json
+
+    index = root / "scenes_icdar2015.json"
+    if not index.is_file():
+        raise UsageError(f"--data {root}: no scenes_icdar2015.json; expected a folder laid out like ../shared/data/scene_text")
+    if out.exists() and any(out.iterdir()):
+        raise UsageError(f"--photos-out {out}: exists and is not empty; give a new folder")
+    ranges = parse_ranges(ranges_text) if ranges_text else None
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for p in json.loads(index.read_text(encoding="utf-8")):
+        n = photo_number(p["file"])
+        if ranges is not None and (n is None or not in_ranges(n, ranges)):
+            continue
+        if any(any(ch.isdigit() for ch in str(w.get("text", ""))) for w in p["words"]):
+            continue
+        src, name = root / p["file"], Path(p["file"]).name
+        try:
+            os.link(src, out / name)
+        except OSError:
+            shutil.copyfile(src, out / name)
+        records.append(SVHNImage(name, np.zeros((0, 4)), np.zeros(0, np.int64)))
+    write_labels_json(out / "labels.json", records)
+    print(f"wrote {out}: {len(records)} photos without digits, no digit boxes")
     return 0
 
 

@@ -49,8 +49,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--classifier", default="weights/classifier.pt", metavar="CKPT")
     p.add_argument("--against", nargs=2, metavar=("OLD_DETECTOR", "OLD_CLASSIFIER"),
                    help="also score this pair and exit 1 when the first pair loses on any set by more than its noise")
-    p.add_argument("--readers", nargs="+", default=["digits"], choices=("digits", "fast", "accurate", "text"),
-                   help="readers to score (default: digits, the shipping gate of the fast path)")
+    p.add_argument("--readers", nargs="+", default=["digits"], choices=("digits", "fast", "accurate", "text", "rapidocr"),
+                   help="readers to score (default: digits, the shipping gate of the fast path); rapidocr: RapidOCR's own "
+                        "full pipeline, the peer (still-image sets only)")
     p.add_argument("--sets", nargs="+", default=[*IMAGE_SETS, *DEMO_SETS], choices=(*IMAGE_SETS, *DEMO_SETS))
     p.add_argument("--data-root", default="../shared/data", metavar="DIR", help="folder holding svhn_real, building_numbers, scene_text")
     p.add_argument("--limit", type=int, help="at most N images per set (spread over it): a quick look, not a measurement")
@@ -62,6 +63,34 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
+class RapidOCRPeer:
+    """RapidOCR's own full pipeline (its text detector, angle classifier and recognizer, its
+    default settings) as a house-number reader: each text line it reads as a number
+    (:attr:`recognizer.textreader.TextRead.kind`) is a reading. The peer row of the scorecard."""
+
+    def __init__(self, threads: int = 1) -> None:
+        from rapidocr import RapidOCR
+
+        self.engine = RapidOCR(params={"Global.log_level": "error",
+                                       "EngineConfig.onnxruntime.intra_op_num_threads": max(1, threads)})
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[list[Any]]:
+        from recognizer.fusion import text_reading
+        from recognizer.textreader import TextRead
+
+        out = []
+        for image in images:
+            res = self.engine(image)
+            readings = []
+            for quad, text, score in zip(res.boxes if res.boxes is not None else [], res.txts or (), res.scores or ()):
+                q = np.asarray(quad, np.float64).reshape(-1, 2)
+                read = TextRead(str(text), float(score))
+                if read.kind == "number":
+                    readings.append(text_reading(read, (*q.min(0), *q.max(0))))
+            out.append(readings)
+        return out
+
+
 def _image_rows(rec: Any, items: Sequence[Any]) -> tuple[list[dict[str, Any]], list[int], list[int]]:
     """Per-image score rows and, for sets with digit boxes, the classifier's digits on the true crops."""
     from recognizer.preprocess import crop_digits
@@ -71,6 +100,7 @@ def _image_rows(rec: Any, items: Sequence[Any]) -> tuple[list[dict[str, Any]], l
     rows, pred, true = [], [], []
     digits_path = getattr(rec, "recognizer", rec)  # the digit models of a fused reader
     pad = float(getattr(getattr(digits_path, "config", None), "crop_pad", 0.0))
+    can_classify = hasattr(digits_path, "classify")
     for item in items:
         image, why = read_image(item.path)
         if image is None:
@@ -80,14 +110,14 @@ def _image_rows(rec: Any, items: Sequence[Any]) -> tuple[list[dict[str, Any]], l
         row = score(item, readings)
         row["name"] = str(item.path.name)
         rows.append(row)
-        if item.set in ("svhn", "closeups") and len(item.boxes) == len(item.truth):
+        if can_classify and item.set in ("svhn", "closeups") and len(item.boxes) == len(item.truth):
             crops = crop_digits(image, item.boxes.astype(np.float32), pad=pad)
             pred.extend(int(d) for d in digits_path.classify(crops)[0])
             true.extend(int(ch) for ch in item.truth)
     return rows, pred, true
 
 
-def _demo(rec: Any, reader: Any, nameplates: bool, seeds: Sequence[int], frames: int | None) -> dict[str, Any]:
+def _demo(rec: Any, reader: Any, nameplates: bool, seeds: Sequence[int], frames: int | None, mode: str = "fast") -> dict[str, Any]:
     from recognizer.demo import run_demo
     from recognizer.synth.street import ClipConfig
 
@@ -97,7 +127,7 @@ def _demo(rec: Any, reader: Any, nameplates: bool, seeds: Sequence[int], frames:
         for seed in seeds:
             kw = {"frames": frames} if frames else {}
             run = run_demo(Path(tmp) / f"s{seed}", rec, ClipConfig(seed=seed, nameplates=nameplates, **kw), batch=4, workers=1,
-                           text_reader=reader)
+                           text_reader=reader, reader_mode=mode)
             found += run.report.correct
             total += len(run.report.numbers)
             extra.extend(run.report.extra)
@@ -116,13 +146,25 @@ def score_pair(detector: str, classifier: str, readers: Sequence[str], sets: Seq
     still = Recognizer.from_checkpoints(detector, classifier, device="cpu", tta=True)
     video = Recognizer.from_checkpoints(detector, classifier, device="cpu", tta=False)
     seeds = [s for lo, hi in parse_ranges(args.seeds) for s in range(lo, (hi if hi is not None else lo) + 1)]
-    items = {name: load_set(name, args.part, args.data_root, limit=args.limit) for name in sets if name in IMAGE_SETS}
+    from train.common import UsageError
+
+    try:
+        items = {name: load_set(name, args.part, args.data_root, limit=args.limit) for name in sets if name in IMAGE_SETS}
+    except (OSError, ValueError) as exc:  # DatasetError is a ValueError
+        raise UsageError(f"--data-root {args.data_root!r}: {exc}") from exc
     out: dict[str, Any] = {}
     for reader_mode in readers:
-        reader = None if reader_mode == "digits" else load_text_reader(threads=args.threads)
-        rec = still if reader is None else FusedRecognizer(still, reader, FusionConfig(mode=reader_mode))
+        if reader_mode == "rapidocr":
+            reader, rec = None, RapidOCRPeer(args.threads)
+        else:
+            reader = None if reader_mode == "digits" else load_text_reader(threads=args.threads)
+            rec = still if reader is None else FusedRecognizer(still, reader, FusionConfig(mode=reader_mode))
         res: dict[str, Any] = {}
         for name in sets:
+            if reader_mode == "rapidocr" and name in DEMO_SETS:
+                continue  # the peer reads still images; every frame of a clip through it is not its use
+            if reader_mode == "text" and name in DEMO_SETS:
+                continue  # video has no text-reader-alone mode
             t0 = time.perf_counter()
             if name in IMAGE_SETS:
                 rows, pred, true = _image_rows(rec, items[name])
@@ -132,7 +174,7 @@ def score_pair(detector: str, classifier: str, readers: Sequence[str], sets: Seq
                     fig["digits"] = len(true)
                 fig["rows"] = rows
             else:
-                fig = _demo(video, reader, name == "nameplates", seeds, args.frames)
+                fig = _demo(video, reader, name == "nameplates", seeds, args.frames, reader_mode)
             fig["seconds"] = round(time.perf_counter() - t0, 1)
             res[name] = fig
             log.info("%s %s: %s", reader_mode, name, _cell(name, fig))
@@ -141,6 +183,8 @@ def score_pair(detector: str, classifier: str, readers: Sequence[str], sets: Seq
 
 
 def _cell(name: str, f: dict[str, Any]) -> str:
+    if not f.get("images", 1) and name not in DEMO_SETS:
+        return "no images"
     if name == "letters":
         return f"{f['words_hit']}/{f['words']} words with a digit ({100 * f['words_with_digit']:.1f}%), {f['invented_per_photo']:.2f} invented/photo"
     if name in DEMO_SETS:
@@ -153,7 +197,13 @@ def _cell(name: str, f: dict[str, Any]) -> str:
 
 
 def worse(new: dict[str, Any], old: dict[str, Any], name: str) -> str | None:
-    """Why ``new`` loses to ``old`` on set ``name`` by more than the set's noise, or None."""
+    """Why ``new`` loses to ``old`` on set ``name`` by more than the set's noise, or None.
+
+    Gated: whole-number accuracy (photos for scenes), per-digit accuracy and the share of
+    images with an invented number where the set has them, letters-only words with a digit,
+    and the demos' numbers found and extra confirmed."""
+    if not new.get("images", 1) or not old.get("images", 1):
+        return None
     if name == "letters":
         margin = max(old["noise"], 1 / max(old["words"], 1))
         if new["words_with_digit"] > old["words_with_digit"] + margin:
@@ -169,6 +219,16 @@ def worse(new: dict[str, Any], old: dict[str, Any], name: str) -> str | None:
     margin = max(old["noise"], 1 / max(old["images"], 1))
     if new["accuracy"] < old["accuracy"] - margin:
         return f"{name}: {100 * new['accuracy']:.1f}% vs {100 * old['accuracy']:.1f}% (noise {100 * margin:.1f})"
+    if "digit_accuracy" in new and "digit_accuracy" in old:
+        p, n = old["digit_accuracy"], max(old.get("digits", 1), 1)
+        dm = max(float(np.sqrt(max(p * (1 - p), 1 / n) / n)), 1 / n)
+        if new["digit_accuracy"] < p - dm:
+            return f"{name}: per digit {100 * new['digit_accuracy']:.1f}% vs {100 * p:.1f}% (noise {100 * dm:.1f})"
+    if "invented_share" in new and "invented_share" in old:
+        p = old["invented_share"]
+        im = max(float(np.sqrt(max(p * (1 - p), 1 / old["images"]) / old["images"])), 1 / old["images"])
+        if new["invented_share"] > p + im:
+            return f"{name}: invented numbers in {100 * new['invented_share']:.1f}% of images vs {100 * p:.1f}% (noise {100 * im:.1f})"
     return None
 
 
@@ -206,6 +266,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.against:
         for reader in args.readers:
             for name in args.sets:
+                if name not in cards["new"][reader] or name not in cards["old"][reader]:
+                    continue
                 why = worse(cards["new"][reader][name], cards["old"][reader][name], name)
                 if why:
                     losses.append(f"{reader} {why}")

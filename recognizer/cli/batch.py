@@ -13,7 +13,7 @@ from pathlib import Path
 
 from recognizer.cli import CLIError, finite_float
 from recognizer.cli.mapping import add_batch_arguments, batch_plan
-from recognizer.cli.options import MAX_BATCH, add_model_arguments, in_range, load_recognizer, positive
+from recognizer.cli.options import MAX_BATCH, add_model_arguments, in_range, load_recognizer, positive, reader_mode
 
 GPU_BATCH = 16
 """Frames per inference call of a GPU worker (a CPU worker uses ``recognizer run``'s 4)."""
@@ -94,8 +94,9 @@ def batch_command(args: argparse.Namespace) -> int:
         out=out, load=load, save_video=args.save_video, workers=args.workers, gpus_per_worker=args.gpus_per_worker,
         retries=args.retries, address=args.address, batch=batch, progress=not args.no_progress and sys.stderr.isatty(),
         verbose=args.verbose, ignore_signals_after=True, connect_timeout=args.connect_timeout, numbers=numbers,
+        reader=reader_mode(args, video=True, live=False),
     )
-    print(f"recognizer batch: {len(jobs)} file(s) to {out}/", file=sys.stderr)
+    print(f"recognizer batch: {len(jobs)} file(s) to {out}/; reader {config.reader}", file=sys.stderr)
     try:
         report = run_batch(jobs, config)
     except BatchError as exc:

@@ -46,6 +46,8 @@ def demo_command(args: argparse.Namespace) -> int:
         raise CLIError(str(exc)) from exc
 
     t0 = time.perf_counter()
+    # The demo is a file read without a window: the offline default, as `recognizer run clip.mp4`.
+    mode = options.reader_mode(args, video=True, live=False)
     recognizer = options.load_recognizer(args, video=True)
     load_s = time.perf_counter() - t0
     workers, threads = choose_parallelism(getattr(getattr(recognizer, "device", None), "type", "cpu"), args.workers, args.threads)
@@ -54,11 +56,11 @@ def demo_command(args: argparse.Namespace) -> int:
         args.out = DEFAULT_OUT_NAMEPLATES if cfg.nameplates else DEFAULT_OUT
     what = "name-plate street" if cfg.nameplates else "street"
     print(f"demo: {what}, {cfg.frames} frames at {cfg.fps:g} fps (seed {cfg.seed}) in {args.out}; device {recognizer.device}, "
-          f"{workers} inference worker(s), batch {args.batch}", file=sys.stderr)
+          f"{workers} inference worker(s), batch {args.batch}; reader {mode}", file=sys.stderr)
     try:
         run = run_demo(args.out, recognizer, cfg, batch=args.batch, workers=workers,
                        progress=not args.no_progress and sys.stderr.isatty(),
-                       text_reader=options.load_text_reader(options.reader_mode(args, video=True)))
+                       text_reader=options.load_text_reader(mode), reader_mode=mode)
     except (ValueError, OSError, SourceError, SinkError) as exc:
         raise CLIError(str(exc)) from exc
     except PipelineError as exc:

@@ -41,8 +41,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="who reads: digits = the digit models alone; fast = the text reader (PP-OCR, in the rapidocr wheel) "
         "also reads each number the digit models found (still images) or each track a few times a second (video); "
-        "accurate = the text reader's own text detector finds regions too (default: accurate for still images, "
-        "fast for video)",
+        "accurate = the text reader's own text detector finds regions too, in video on a frame a second "
+        "(default: accurate for still images and for files read without a window, fast for cameras, streams, "
+        "--show and bench)",
     )
     tta = g.add_mutually_exclusive_group()
     tta.add_argument(
@@ -95,13 +96,20 @@ def load_recognizer(args: argparse.Namespace, *, video: bool = False) -> Any:
         raise CLIError(str(exc)) from exc
 
 
-def reader_mode(args: argparse.Namespace, *, video: bool = False) -> str:
+def reader_mode(args: argparse.Namespace, *, video: bool = False, live: bool = True) -> str:
     """The ``--reader`` mode this command runs: the option, else the default for still images
-    (:data:`recognizer.fusion.DEFAULT_IMAGE_MODE`) or for video (``fast``)."""
-    from recognizer.fusion import DEFAULT_IMAGE_MODE, DEFAULT_VIDEO_MODE
-
+    (:data:`recognizer.fusion.DEFAULT_IMAGE_MODE`) or for live or offline video
+    (:func:`recognizer.textworker.video_mode`)."""
     mode = getattr(args, "reader", None)
-    return mode if mode else (DEFAULT_VIDEO_MODE if video else DEFAULT_IMAGE_MODE)
+    if mode:
+        return mode
+    if video:
+        from recognizer.textworker import video_mode
+
+        return video_mode(None, live=live)
+    from recognizer.fusion import DEFAULT_IMAGE_MODE
+
+    return DEFAULT_IMAGE_MODE
 
 
 def load_text_reader(mode: str, threads: int = 1) -> Any:

@@ -125,9 +125,10 @@ def run_command(args: argparse.Namespace) -> int:
             if mapping is not None:
                 outputs.add_numbers(mapping.sink(args.log))
             config = PipelineConfig(batch_size=args.batch, workers=workers, live=args.live, max_frames=args.max_frames)
-            pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=config)
+            mode, checker = _text_checker(args, source)
+            pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=config, text_checker=checker)
             if outputs.log is not None:  # nothing was read yet: a failure is like a log that cannot be created
-                outputs.log.write(run_record(source.describe(), live=pipeline.live, batch=args.batch, workers=workers,
+                outputs.log.write(run_record(source.describe(), live=pipeline.live, batch=args.batch, workers=workers, reader=mode,
                                              **(mapping.run_fields(args) if mapping is not None else {})))
         except BaseException as exc:  # the loop never ran: close what was opened, then report
             return _setup_failed(exc, signals, outputs, [source])
@@ -137,7 +138,7 @@ def run_command(args: argparse.Namespace) -> int:
                 total = args.max_frames
             print(
                 f"reading {_what(source)} ({'live' if pipeline.live else 'file'} mode, {source.fps:.2f} fps; "
-                f"device {recognizer.device}, {workers} inference worker(s), batch {args.batch})",
+                f"device {recognizer.device}, {workers} inference worker(s), batch {args.batch}; reader {mode})",
                 file=sys.stderr,
             )
             summary = run_session(pipeline, outputs, progress=not args.no_progress and sys.stderr.isatty(), total=total,
@@ -146,6 +147,11 @@ def run_command(args: argparse.Namespace) -> int:
             with signals.closing():
                 source.close()
     print(summary.line())
+    if checker is not None:
+        st = checker.stats
+        print(f"reader {mode}: the text reader read {st.reads} track regions ({st.numbers} as numbers, {st.letters} as letters) "
+              f"of {len(st.tracks)} tracks, {st.detections} text-detector passes found {st.found} numbers; "
+              f"{st.seconds:.1f} s on its own thread, {st.dropped} requests dropped while busy", file=sys.stderr)
     return _report(summary, outputs.status_lines())
 
 
@@ -165,6 +171,20 @@ def _named(specs: list[str]) -> list[tuple[str, str]]:
         return name_sources(specs)
     except SourceError as exc:
         raise CLIError(str(exc), code=2) from exc
+
+
+def _text_checker(args: argparse.Namespace, source: Any) -> tuple[str, Any]:
+    """The reader mode of this run and its text checker (None for the digit models alone).
+
+    ``--reader`` wins; else live sources and runs with a window read tracks (``fast``) and
+    files without a window also let the text detector look (``accurate``), since they have no
+    real-time limit."""
+    from recognizer.textworker import make_checker, video_mode
+
+    live = bool(source.live) if args.live is None else bool(args.live)
+    mode = video_mode(getattr(args, "reader", None), live=live or bool(args.show))
+    checker = make_checker(mode, options.load_text_reader(mode))
+    return (mode if checker is not None else "digits"), checker
 
 
 def _reconnect(args: argparse.Namespace) -> Any:
