@@ -340,11 +340,10 @@ def _first_record(path: Path) -> dict[str, Any] | None:
 
 def input_change(recorded: dict[str, Any] | None, current: dict[str, Any] | None) -> str | None:
     """How the input differs from the one a result recorded (one line), or None when it is the
-    same, or when the result recorded none (a log of an earlier version: trusted)."""
-    if not isinstance(recorded, dict) or not recorded:
+    same, when the result recorded none (a log of an earlier version: trusted) or when the
+    input cannot be read now (nothing to compare, and nothing to read again)."""
+    if not isinstance(recorded, dict) or not recorded or current is None:
         return None
-    if current is None:
-        return "it cannot be read any more"
     if recorded.get("size") != current.get("size"):
         return f"its size changed from {recorded.get('size')} to {current.get('size')} bytes"
     if recorded.get("images") != current.get("images"):
@@ -448,7 +447,7 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
             from recognizer.textreader import load_text_reader
             from recognizer.textworker import make_checker
 
-            checker = make_checker(reader, load_text_reader(threads=1) if reader != "digits" else None)
+            checker = make_checker(reader, load_text_reader(threads=1) if reader != "digits" else None, synchronous=True)
             pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=batch, workers=workers, live=False),
                                 text_checker=checker)
             outputs.log.write(run_record(source.describe(), live=False, batch=batch, workers=workers, input=identity,

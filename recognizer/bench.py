@@ -150,7 +150,8 @@ def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, wor
         summary.frames,
         summary.seconds,
         ms,
-        {"batch": batch, "workers": workers, "torch_threads": threads, "dropped": summary.dropped, "written": outputs.video.frames},
+        {"batch": batch, "workers": workers, "torch_threads": threads, "dropped": summary.dropped, "written": outputs.video.frames,
+         "text_reader": text.stats.to_dict() if text is not None else None},
     )
 
 

@@ -240,7 +240,7 @@ def run_demo(
             raise
         from recognizer.textworker import make_checker
 
-        checker = make_checker(reader_mode, text_reader)
+        checker = make_checker(reader_mode, text_reader, synchronous=True)  # a file, no window: same clip, same result
         pipeline = Pipeline(source, recognizer, tracker=Tracker(),
                             config=PipelineConfig(batch_size=batch, workers=workers, live=False), text_checker=checker)
         summary = run_session(pipeline, outputs, progress=progress, total=clip.truth["frames"], hud=True)

@@ -102,10 +102,12 @@ class TextChecker:
     owns the tracker; :meth:`close` at the end. The reader runs on a daemon thread.
     """
 
-    def __init__(self, reader: Any, config: TextCheckConfig | None = None, *, clock: Any = time.monotonic) -> None:
+    def __init__(self, reader: Any, config: TextCheckConfig | None = None, *, clock: Any = time.monotonic,
+                 synchronous: bool = False) -> None:
         self.reader = reader
         self.config = config or TextCheckConfig()
         self.stats = TextCheckStats()
+        self.synchronous = synchronous
         self._clock = clock
         self._requests: queue.Queue[Any] = queue.Queue(self.config.queue_size)
         self._results: queue.SimpleQueue[tuple[int, TextRead]] = queue.SimpleQueue()
@@ -115,9 +117,10 @@ class TextChecker:
         self._last_read: dict[int, float] = {}
         self._reads: dict[int, int] = {}
         self._tokens = 1.0
-        self._refilled = clock()
+        self._refilled: float | None = None
         self._thread = threading.Thread(target=self._work, name="text-reader", daemon=True)
-        self._thread.start()
+        if not synchronous:
+            self._thread.start()
 
     # -- main thread ---------------------------------------------------------------------------
 
@@ -151,16 +154,24 @@ class TextChecker:
         """Ask for reads of the tracks of this update that need one (and, every
         ``detect_interval`` seconds of ``timestamp``, a text-detector pass over ``image``);
         returns how many requests were queued."""
-        now = self._clock()
+        # Offline (synchronous), the budget runs on the source's own time: the same file gives
+        # the same reads, however busy the machine is.
+        now = timestamp if self.synchronous and timestamp is not None else self._clock()
+        if self._refilled is None:
+            self._refilled = now
         cfg = self.config
         if cfg.detect_interval > 0 and timestamp is not None and (
                 self._last_detect is None or timestamp - self._last_detect >= cfg.detect_interval):
             boxes = np.array([t.box for t in getattr(update, "tracks", ())], np.float64).reshape(-1, 4)
-            try:
-                self._requests.put_nowait(("detect", image.copy(), boxes))
+            if self.synchronous:
                 self._last_detect = timestamp
-            except queue.Full:
-                self.stats.dropped += 1
+                self._process([("detect", image, boxes)])
+            else:
+                try:
+                    self._requests.put_nowait(("detect", image.copy(), boxes))
+                    self._last_detect = timestamp
+                except queue.Full:
+                    self.stats.dropped += 1
         self._tokens = min(1.0, self._tokens + (now - self._refilled) * cfg.reads_per_second)
         self._refilled = now
         queued = 0
@@ -168,6 +179,7 @@ class TextChecker:
         live = {t.track_id for t in tracks}
         # Tracks never read first (a new plate), then the one read longest ago.
         tracks.sort(key=lambda t: (self._reads.get(t.track_id, 0) > 0, self._last_read.get(t.track_id, -1e9)))
+        pending: list[Any] = []
         for t in tracks:
             if not t.seen or self._tokens < 1.0:
                 continue
@@ -181,6 +193,13 @@ class TextChecker:
             a, b, c, d = pad_box(t.box, cfg.pad_x, cfg.pad_y, image.shape)
             crop = np.ascontiguousarray(image[b:d, a:c])
             self.stats.requested += 1
+            if self.synchronous:
+                pending.append(("read", t.track_id, crop))
+                self._tokens -= 1.0
+                self._reads[t.track_id] = n + 1
+                self._last_read[t.track_id] = now
+                queued += 1
+                continue
             try:
                 self._requests.put_nowait(("read", t.track_id, crop))
             except queue.Full:
@@ -190,6 +209,8 @@ class TextChecker:
             self._reads[t.track_id] = n + 1
             self._last_read[t.track_id] = now
             queued += 1
+        if pending:
+            self._process(pending)  # synchronous: read now, entered at the next update
         for gone in [k for k in self._reads if k not in live]:
             self._reads.pop(gone, None)
             self._last_read.pop(gone, None)
@@ -197,6 +218,8 @@ class TextChecker:
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker (reads still queued are dropped)."""
+        if not self._thread.is_alive():
+            return
         while True:
             try:
                 self._requests.get_nowait()
@@ -225,25 +248,29 @@ class TextChecker:
                     self._requests.put(None)  # keep the stop for the outer loop
                     break
                 batch.append(more)
-            t0 = time.perf_counter()
-            try:
-                for job in [b for b in batch if b[0] == "detect"]:
-                    self._detect(job[1], job[2])
-                batch = [b for b in batch if b[0] == "read"]
-                reads = self.reader.read([crop for _, _, crop in batch]) if batch else []
-            except Exception as exc:  # noqa: BLE001 - the second reader must never stop the run
-                if not self._warned:
-                    log.warning("text reader failed (%s); the digit models go on alone", exc)
-                    self._warned = True
-                continue
-            finally:
-                self.stats.seconds += time.perf_counter() - t0
-            for (_, track_id, _), read in zip(batch, reads):
-                self.stats.reads += 1
-                self.stats.tracks.add(track_id)
-                self.stats.letters += int(read.is_letters)
-                self.stats.numbers += int(read.kind == "number")
-                self._results.put((track_id, read))
+            self._process(batch)
+
+    def _process(self, batch: list[Any]) -> None:
+        """Do the requests of ``batch`` (text-detector passes, then track reads in one call)."""
+        t0 = time.perf_counter()
+        try:
+            for job in [b for b in batch if b[0] == "detect"]:
+                self._detect(job[1], job[2])
+            batch = [b for b in batch if b[0] == "read"]
+            reads = self.reader.read([crop for _, _, crop in batch]) if batch else []
+        except Exception as exc:  # noqa: BLE001 - the second reader must never stop the run
+            if not self._warned:
+                log.warning("text reader failed (%s); the digit models go on alone", exc)
+                self._warned = True
+            return
+        finally:
+            self.stats.seconds += time.perf_counter() - t0
+        for (_, track_id, _), read in zip(batch, reads):
+            self.stats.reads += 1
+            self.stats.tracks.add(track_id)
+            self.stats.letters += int(read.is_letters)
+            self.stats.numbers += int(read.kind == "number")
+            self._results.put((track_id, read))
 
     def _detect(self, image: np.ndarray, track_boxes: np.ndarray) -> None:
         """A text-detector pass over a frame: numbers away from every track become readings."""
@@ -276,9 +303,13 @@ def video_mode(requested: str | None, *, live: bool) -> str:
     return requested or (DEFAULT_LIVE_MODE if live else DEFAULT_OFFLINE_MODE)
 
 
-def make_checker(mode: str, reader: Any, *, detect_interval: float = 1.0) -> TextChecker | None:
-    """The :class:`TextChecker` of a video run in ``mode`` (None for ``digits`` or no reader)."""
+def make_checker(mode: str, reader: Any, *, detect_interval: float = 1.0, synchronous: bool = False) -> TextChecker | None:
+    """The :class:`TextChecker` of a video run in ``mode`` (None for ``digits`` or no reader).
+
+    ``synchronous``: for files read offline: reads happen on the calling thread when asked and
+    the budget counts the video's own seconds, so a file gives the same result every run (a
+    live run reads on a thread of its own and never waits)."""
     if mode == "digits" or reader is None:
         return None
     cfg = TextCheckConfig(detect_interval=detect_interval if mode == "accurate" else 0.0)
-    return TextChecker(reader, cfg)
+    return TextChecker(reader, cfg, synchronous=synchronous)

@@ -199,12 +199,16 @@ def test_bench_runs_and_reports(tmp_path: Path, capsys: pytest.CaptureFixture) -
     assert rc == 0
     report = json.loads(out.read_text())
     assert report["sequential"]["frames"] == 8
-    assert [(r["extra"]["workers"], r["extra"]["batch"], r["frames"], r["extra"]["written"]) for r in report["runs"]] == [
-        (1, 2, 8, 8), (1, 1, 8, 8), (2, 2, 8, 8), (2, 1, 8, 8)
-    ]
+    rows = [(r["extra"]["workers"], r["extra"]["batch"], r["frames"], r["extra"]["written"]) for r in report["runs"]
+            if not r["extra"]["text_reader"]]
+    assert rows == [(1, 2, 8, 8), (1, 1, 8, 8), (2, 2, 8, 8), (2, 1, 8, 8)]
+    # the default reader for bench is fast: each setting also runs at --batch with the text reader on
+    with_text = [(r["extra"]["workers"], r["extra"]["batch"], r["frames"]) for r in report["runs"] if r["extra"]["text_reader"]]
+    assert with_text == [(1, 2, 8), (2, 2, 8)]
     live = report["live"]["extra"]
     assert live["captured"] == 30 and live["latency_p95_ms"] >= live["latency_p50_ms"] > 0
-    assert "| sequential, batch 1" in text and "capture-to-display latency p50" in text
+    assert report["live_text"]["extra"]["captured"] == 30
+    assert "| sequential, batch 1" in text and "capture-to-display latency p50" in text and "text reader" in text
 
 
 def test_bench_rejects_bad_settings(capsys: pytest.CaptureFixture) -> None:

@@ -37,7 +37,7 @@ def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = N
 
     No ``--save``/``--log`` may be the source (or one of its files), a checkpoint in use,
     the other output, or a path inside the ``--dump`` folder, and no ``--dump`` folder may be
-    or hold an input; paths are compared after resolving symlinks, and by device and inode
+    an input (one that holds files is refused as not empty when it opens); paths are compared after resolving symlinks, and by device and inode
     when the file exists (hard links). With several sources (``names``) each one's ``--save``
     and ``--dump`` path is checked. ``specs``: the sources as opened, without their
     ``NAME=`` (default: ``args.source``).
@@ -57,8 +57,8 @@ def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = N
                                       for p in input_files(spec)]
     for text, folder in dumps:
         for _, path in inputs:
-            if same_file(folder, path) or _inside(path, folder):
-                raise CLIError(f"--dump '{text}' is or holds the input '{path}'; choose a new folder")
+            if same_file(folder, path):
+                raise CLIError(f"--dump '{text}' is the input '{path}'; choose a new folder")
     for kind in ("detector", "classifier") if outputs else ():
         try:
             inputs.append((f"the {kind} checkpoint", resolve_weights(getattr(args, kind, None), kind)))
@@ -182,8 +182,10 @@ def _text_checker(args: argparse.Namespace, source: Any) -> tuple[str, Any]:
     from recognizer.textworker import make_checker, video_mode
 
     live = bool(source.live) if args.live is None else bool(args.live)
-    mode = video_mode(getattr(args, "reader", None), live=live or bool(args.show))
-    checker = make_checker(mode, options.load_text_reader(mode))
+    offline = not live and not args.show
+    mode = video_mode(getattr(args, "reader", None), live=not offline)
+    # Offline the reads are made when asked, on the video's own clock: the same file, the same result.
+    checker = make_checker(mode, options.load_text_reader(mode), synchronous=offline)
     return (mode if checker is not None else "digits"), checker
 
 
