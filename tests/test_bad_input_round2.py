@@ -59,7 +59,7 @@ def _one_line(err: str) -> str:
 @pytest.mark.parametrize("option, value, fragment", [
     ("--save", "O/{name}.mp4", "--save 'O/c.mp4' is the input"),
     ("--log", "O/c.mp4", "--log 'O/c.mp4' is the input"),
-    ("--dump", "O/{name}.mp4", "--dump 'O/c.mp4' is or holds the input"),
+    ("--dump", "O/{name}.mp4", "--dump 'O/c.mp4' is the input"),
 ])
 def test_a_named_source_is_never_an_output(option: str, value: str, fragment: str, tmp_path: Path, models: list[str],
                                            monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture) -> None:
