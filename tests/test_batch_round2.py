@@ -123,3 +123,23 @@ def test_a_dead_worker_is_reported_on_stderr_not_stdout(ray_address: str, tmp_pa
     assert stdout.strip().splitlines() == [stdout.strip()] and stdout.startswith("batch completed: 2 done"), stdout
     assert "died" in stderr
     assert _summary(out)["retried"] == 1 and _frames(out / "long.jsonl") == 600
+
+
+@pytest.mark.timeout(120)
+def test_a_run_that_fails_as_a_whole_says_why_in_its_summary(ray_address: str, tmp_path: Path) -> None:
+    """Workers that cannot load the models (a file that differs on a node: the command itself
+    loads them before Ray starts) end the run; summary.json said "failed" with an empty list."""
+    from functools import partial
+
+    from recognizer.batch import discover
+    from recognizer.batch_ray import BatchConfig, BatchError, run_batch
+    from recognizer.engine import Recognizer
+
+    clip = _clip(tmp_path / "clip.mp4", 4, seed=3)
+    load = partial(Recognizer.from_checkpoints, str(tmp_path / "gone" / "detector.pt"), str(tmp_path / "gone" / "classifier.pt"), device="cpu")
+    out = tmp_path / "out"
+    with pytest.raises(BatchError, match="a Ray worker cannot load the models"):
+        run_batch(discover([str(clip)]), BatchConfig(out=out, load=load, workers=1))
+    summary = _summary(out)
+    assert summary["status"] == "failed" and summary["failed"] == []
+    assert summary["error"].startswith("a Ray worker cannot load the models") and "\n" not in summary["error"]
