@@ -183,18 +183,20 @@ class FusedRecognizer:
             ours = np.asarray(regions, np.float64).reshape(-1, 4)
             overlap = _iou_or_inside(ours, tboxes.astype(np.float64))
             for j, tb in enumerate(tboxes):
-                hits = np.nonzero(overlap[:, j] >= 0.5)[0] if len(ours) else []
-                if len(hits) == 0:
+                # A line over one of our numbers, of about its height, is that number's line:
+                # read their union (a digit the detector missed is then inside it). A line of
+                # another height (a plate inside a false box of ours) is a region of its own; a
+                # line over two of our numbers ("12  14") leaves them two.
+                h_line = float(tb[3] - tb[1])
+                hits = [i for i in range(len(ours)) if overlap[i, j] >= 0.5
+                        and 0.5 * (ours[i, 3] - ours[i, 1]) <= h_line <= 2.0 * (ours[i, 3] - ours[i, 1])]
+                if not hits:
                     regions.append(tuple(float(v) for v in tb))
                     owner.append(-1)
-                    continue
-                if len(hits) > 1:  # one line over two of our numbers ("12  14"): keep them two
-                    continue
-                for i in hits:  # a text line over our number: read the union (a missed digit is then inside)
+                elif len(hits) == 1:
+                    i = hits[0]
                     r = regions[i]
-                    h_ours, h_line = r[3] - r[1], tb[3] - tb[1]
-                    if 0.5 * h_ours <= h_line <= 2.0 * h_ours:
-                        regions[i] = (min(r[0], tb[0]), min(r[1], tb[1]), max(r[2], tb[2]), max(r[3], tb[3]))
+                    regions[i] = (min(r[0], tb[0]), min(r[1], tb[1]), max(r[2], tb[2]), max(r[3], tb[3]))
         return _Plan(list(readings), regions, owner)
 
     def decide(self, plan: _Plan, reads: Sequence[TextRead]) -> list[Reading]:
