@@ -58,8 +58,8 @@ class TextCheckConfig:
     track_interval: float = 0.5
     uncertain_share: float = 0.8
     max_reads_per_track: int = 6
-    pad_x: float = 0.35
-    pad_y: float = 0.15
+    pad_x: float = 0.6
+    pad_y: float = 0.25
     min_score: float = 0.5
     queue_size: int = 2
     detect_interval: float = 0.0

@@ -265,12 +265,14 @@ def test_accurate_mode_widens_a_region_to_its_text_line_and_adds_lines_of_its_ow
     image = np.zeros((300, 500, 3), np.uint8)
     whole, seen = (100.0, 80.0, 190.0, 120.0), (130.0, 80.0, 190.0, 120.0)  # "108": the 1 was missed
     other = (300.0, 200.0, 360.0, 230.0)
-    lines = [(98.0, 78.0, 192.0, 122.0), other, (10.0, 10.0, 400.0, 300.0)]  # the last holds ours but is far taller: ignored
+    # the last holds ours but is far taller: not our number's line, read as a region of its own
+    lines = [(98.0, 78.0, 192.0, 122.0), other, (10.0, 10.0, 400.0, 300.0)]
     fake = RegionReader(image, [("108", whole), ("65", other)], lines=lines)
     fr = FusedRecognizer(FakeDigits([reading("08", seen, 0.7)]), fake, FusionConfig(mode="accurate"))
     plan = fr.plan(image, [reading("08", seen, 0.7)])
-    assert plan.owner == [0, -1] and len(plan.regions) == 2
+    assert plan.owner == [0, -1, -1] and len(plan.regions) == 3
     assert plan.regions[0] == pytest.approx((98.0, 78.0, 192.0, 122.0)) and plan.regions[1] == pytest.approx(other)
+    assert plan.regions[2] == pytest.approx(lines[2])
     out = fr.recognize([image])[0]
     assert sorted((r.text, r.source) for r in out) == [("108", "text"), ("65", "text")]
     # in fast mode neither the missing 1 nor the other number is found

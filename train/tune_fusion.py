@@ -28,10 +28,10 @@ log = logging.getLogger("train.tune_fusion")
 PADS = ((0.15, 0.1), (0.35, 0.15), (0.6, 0.25))
 CROP_SIDES = (0, 400)  # crop_max_side: off, or small images read whole
 GRID = {
-    "veto_score": (0.5, 0.7, 0.9),
-    "override_score": (0.7, 0.8, 0.9, 0.95, 1.0),
-    "keep_own": (0.9, 0.97, 1.01),
-    "new_score": (0.8, 0.9, 0.95),
+    "veto_score": (0.3, 0.5, 0.7, 0.9),
+    "override_score": (0.6, 0.7, 0.8, 0.9, 1.0),
+    "keep_own": (0.8, 0.9, 0.97, 1.01),
+    "new_score": (0.6, 0.7, 0.8, 0.9),
 }
 
 
