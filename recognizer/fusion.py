@@ -47,8 +47,11 @@ class FusionConfig:
 
     Attributes:
         mode: ``digits``, ``fast``, ``accurate`` or ``text``.
-        pad_x, pad_y: a region grows by these fractions of its height left/right and up/down
-            before it is read (context helps the recognizer; too much brings in neighbours).
+        pad_x, pad_y: a region of the digit models grows by these fractions of its height
+            left/right and up/down before it is read (context helps the recognizer; too much
+            brings in neighbours).
+        line_pad_x, line_pad_y: the same for a line only the text detector found (its boxes
+            already hold a margin).
         veto_score: a letters read at least this sure drops the number.
         override_score: the text reader's different number replaces ours when at least this sure...
         keep_own: ...and our reading's confidence is below this.
@@ -70,7 +73,11 @@ class FusionConfig:
     override_score: float = 0.7
     keep_own: float = 0.97
     new_score: float = 0.7
-    det_max_side: int = 1280
+    # Chosen after, on the street photos' dev part: 80% of photos at 960 px and line padding
+    # 0.05, against 78% at 1280 and 0.05 and 72% at 1280 and 0.6/0.25.
+    line_pad_x: float = 0.05
+    line_pad_y: float = 0.05
+    det_max_side: int = 960
     crop_max_side: int = 0
 
     def __post_init__(self) -> None:
@@ -232,6 +239,17 @@ class FusedRecognizer:
                     regions[i] = (min(r[0], tb[0]), min(r[1], tb[1]), max(r[2], tb[2]), max(r[3], tb[3]))
         return _Plan(list(readings), regions, owner)
 
+    def region_crops(self, image: np.ndarray, plan: _Plan, pad: tuple[float, float] | None = None) -> list[np.ndarray]:
+        """The plan's regions cut from ``image`` (views, not copies), each with its padding
+        (``pad`` replaces the digit models' regions' padding)."""
+        cfg = self.config
+        px, py = pad if pad is not None else (cfg.pad_x, cfg.pad_y)
+        out = []
+        for region, who in zip(plan.regions, plan.owner):
+            a, b, c, d = pad_box(region, px if who >= 0 else cfg.line_pad_x, py if who >= 0 else cfg.line_pad_y, image.shape)
+            out.append(image[b:d, a:c])
+        return out
+
     def decide(self, plan: _Plan, reads: Sequence[TextRead]) -> list[Reading]:
         """The fused readings of one image from its plan and the text reader's reads of its regions."""
         cfg = self.config
@@ -269,9 +287,7 @@ class FusedRecognizer:
         crops, spans = [], []
         for img, plan in zip(images, plans):
             start = len(crops)
-            for region in plan.regions:
-                a, b, c, d = pad_box(region, self.config.pad_x, self.config.pad_y, img.shape)
-                crops.append(img[b:d, a:c])
+            crops.extend(self.region_crops(img, plan))
             spans.append((start, len(crops)))
         reads = self.reader.read(crops) if crops else []
         fused = [self.decide(plan, reads[s:e]) for plan, (s, e) in zip(plans, spans)]

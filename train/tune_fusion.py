@@ -53,7 +53,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from recognizer.engine import Recognizer
     from recognizer.fusion import FusedRecognizer, FusionConfig, _Plan
-    from recognizer.textreader import load_text_reader, pad_box
+    from recognizer.textreader import load_text_reader
     from train.common import UsageError
     from train.datasets import read_image
     from train.realsets import load_set, score, summarise
@@ -91,11 +91,7 @@ def _main(argv: Sequence[str] | None) -> int:
                         continue
                     plans[(mode, side)] = plan
                     for pad in PADS:
-                        crops = []
-                        for region in plan.regions:
-                            a, b, c, d = pad_box(region, pad[0], pad[1], image.shape)
-                            crops.append(image[b:d, a:c])
-                        reads[(mode, side, pad)] = reader.read(crops)
+                        reads[(mode, side, pad)] = reader.read(fr.region_crops(image, plan, pad))
             rows.append((item, readings, plans, reads))
         cache[name] = rows
         log.info("%s: %d images read (%.0f s so far)", name, len(rows), time.time() - t0)
