@@ -92,6 +92,20 @@ def recommended_score_thresh(
     return value if 0.0 <= value <= 1.0 else default
 
 
+def keep_digits(
+    probs: np.ndarray, not_digit: np.ndarray, *, min_digit_score: float, not_digit_thresh: float
+) -> np.ndarray:
+    """Which classified detections a reading keeps: ``(K,)`` bool.
+
+    A detection stays when its digit probability is at least ``min_digit_score`` and it is
+    not judged "not a digit": its "not a digit" probability is below ``not_digit_thresh``, or
+    0 (a classifier without that class gives 0 for every crop, so 0 never drops one).
+    The engine filters with this, and ``train.tune`` replays it over a grid of thresholds.
+    """
+    probs, not_digit = np.asarray(probs), np.asarray(not_digit)
+    return (probs >= min_digit_score) & ~((not_digit > 0) & (not_digit >= not_digit_thresh))
+
+
 def classifier_log_probs(
     classifier: nn.Module, crops_rgb: np.ndarray, device: str | torch.device, *, tta: bool
 ) -> torch.Tensor:
@@ -300,7 +314,8 @@ class Recognizer:
         for (boxes, scores), n in zip(detections, counts):
             d, p, nd = digits[start : start + n], probs[start : start + n], not_digit[start : start + n]
             start += n
-            keep = (p >= self.config.min_digit_score) & ~((nd > 0) & (nd >= self.config.not_digit_thresh))
+            keep = keep_digits(p, nd, min_digit_score=self.config.min_digit_score,
+                               not_digit_thresh=self.config.not_digit_thresh)
             results.append(compose_readings(boxes[keep], d[keep], scores[keep], p[keep]))
         t3 = time.perf_counter()
         return results, {"detect": t1 - t0, "classify": t2 - t1, "compose": t3 - t2}

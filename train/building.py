@@ -312,7 +312,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from train.common import UsageError
+    from train.common import UsageError, save_npz
 
     args = get_args_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -336,7 +336,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
         rec = Recognizer(det.model, SmallCNN(), device="cpu", config=RecognizerConfig(det_score_thresh=args.score_thresh))
         x, y, src = scene_negatives(scenes, rec, score_thresh=args.score_thresh)
-        _save(out, x, y, src)
+        save_npz(out, X=x, y=y, source_image=src)
         print(f"{len(y)} 'not a digit' crops from {len(scenes)} street photos -> {out}")
         return 0
     if args.command == "export":
@@ -349,17 +349,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if out.exists():
         raise UsageError(f"--out {str(out)!r} exists; give a new .npz file")
     x, y, src = character_crops(closeups)
-    _save(out, x, y, src)
+    save_npz(out, X=x, y=y, source_image=src)
     print(f"{len(y)} crops ({int((y >= 0).sum())} digits, {int((y < 0).sum())} 'not a digit') -> {out}")
     return 0
-
-
-def _save(out: Path, x: np.ndarray, y: np.ndarray, src: np.ndarray) -> None:
-    """Write an .npz of crops (``X``, ``y``, ``source_image``) under a temporary name, then rename it."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part.npz")
-    np.savez_compressed(tmp, X=x, y=y, source_image=src)
-    tmp.replace(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

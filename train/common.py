@@ -303,6 +303,23 @@ def run_main(fn: Any, argv: Sequence[str] | None, prog: str) -> int:
     return cli_run_main(prog, lambda: fn(argv))
 
 
+def save_npz(path: str | Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to a compressed .npz atomically: under a temporary name in the same
+    folder, then renamed, so a crash leaves any earlier file of that name as it was."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
+    os.close(fd)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def chunks(seq: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of ``seq`` of at most ``size`` items."""
     for i in range(0, len(seq), size):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -109,6 +110,13 @@ def select_images(root: str, ranges_text: str | None, option: str) -> list[int]:
         raise UsageError(f"{option} {root!r}: no images selected from {len(records)} "
                          "(check the folder and the image-number filter)")
     return indices
+
+
+def photo_number(name: str) -> int | None:
+    """The trailing number of a photo's file name (``"scenes_icdar2015/img_12.jpg"`` -> 12), by
+    which ``--images RANGES`` selects street photos; None when the name ends in no number."""
+    m = re.search(r"(\d+)$", Path(name).stem)
+    return int(m.group(1)) if m else None
 
 
 def clip_boxes(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

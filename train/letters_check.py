@@ -98,8 +98,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from recognizer.engine import Recognizer, config_from_metadata
     from train.common import in_ranges, load_model_checkpoint, parse_ranges
-    from train.inputs import read_batches
-    from train.scene_text import photo_number
+    from train.inputs import photo_number, read_batches
 
     if args.threads:
         torch.set_num_threads(args.threads)

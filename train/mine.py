@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from recognizer.labels import NOT_DIGIT_LABEL
-from train.common import UsageError, run_main, setup_logging
+from train.common import UsageError, run_main, save_npz, setup_logging
 from train.inputs import read_split, select_records
 from train.metrics import box_iou
 
@@ -164,19 +162,6 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--out {args.out!r}: expected a file name ending in .npz")
 
 
-def _save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write atomically: a crash leaves any earlier file of that name as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.npz", dir=path.parent)
-    os.close(fd)
-    try:
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _main(argv: Sequence[str] | None) -> int:
     args = get_args_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -240,7 +225,7 @@ def _main(argv: Sequence[str] | None) -> int:
     X = np.concatenate(crops)
     y = np.concatenate(labels)
     out = Path(args.out)
-    _save_npz(out, X=X, y=y, source_image=np.concatenate(sources), det_score=np.concatenate(scores))
+    save_npz(out, X=X, y=y, source_image=np.concatenate(sources), det_score=np.concatenate(scores))
     n_neg = int((y == NOT_DIGIT_LABEL).sum())
     print(f"wrote {out}: {len(y)} crops ({len(y) - n_neg} digits, {n_neg} not digits) from {len(records) - skipped} images "
           f"in {time.perf_counter() - t0:.1f} s" + (f"; {skipped} unreadable images skipped" if skipped else ""))

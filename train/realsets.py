@@ -96,8 +96,8 @@ def _scenes(root: Path, part: str) -> list[RealImage]:
 
 
 def _letters(root: Path, part: str) -> list[RealImage]:
+    from train.inputs import photo_number
     from train.letters_check import letters_only_boxes
-    from train.scene_text import photo_number
 
     folder = root / "scene_text"
     photos = json.loads((folder / "scenes_icdar2015.json").read_text(encoding="utf-8"))

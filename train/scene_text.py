@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -39,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from recognizer.synth.words import DIGIT_LIKE
-from train.common import UsageError, run_main, setup_logging
+from train.common import UsageError, run_main, save_npz, setup_logging
+from train.inputs import photo_number
 
 log = logging.getLogger("train.scene_text")
 
@@ -56,12 +56,6 @@ def label_of(char: str, keep_digits: bool) -> int | None:
     if char in DIGIT_LIKE:  # I, l, O: drawn like 1 and 0 in many fonts; not taught either way
         return None
     return NOT_DIGIT
-
-
-def photo_number(name: str) -> int | None:
-    """The trailing number of a photo's file name (``"scenes_icdar2015/img_12.jpg"`` -> 12)."""
-    m = re.search(r"(\d+)$", Path(name).stem)
-    return int(m.group(1)) if m else None
 
 
 def word_windows(quad: Sequence[float], step: float) -> np.ndarray:
@@ -208,9 +202,7 @@ def _main(argv: Sequence[str] | None) -> int:
     t0 = time.perf_counter()
     data = collect(root, sets, keep_digits=args.digits, icdar_step=args.icdar_step, limit=args.limit,
                    icdar_images=args.icdar_images)
-    from train.mine import _save_npz
-
-    _save_npz(out, **data)
+    save_npz(out, **data)
     n_neg = int((data["y"] == NOT_DIGIT).sum())
     per = {s: int((data["source"] == s).sum()) for s in sets}
     print(f"wrote {out}: {len(data['y'])} crops ({n_neg} not digits, {len(data['y']) - n_neg} digits; "

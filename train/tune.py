@@ -46,21 +46,25 @@ def _floats(text: str, option: str) -> list[float]:
 
 
 def grid_scores(
-    cached: Sequence[dict[str, Any]], det_values: Sequence[float], nd_values: Sequence[float]
+    cached: Sequence[dict[str, Any]], det_values: Sequence[float], nd_values: Sequence[float],
+    *, min_digit_score: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Replay filtering and composition for each threshold pair.
+    """Replay filtering (the engine's :func:`recognizer.engine.keep_digits`) and composition for each threshold pair.
 
     Args:
         cached: per image ``{"truth": str, "gt": (G,4) xyxy, "boxes": (K,4), "scores": (K,),
             "digits": (K,), "probs": (K,), "not_digit": (K,)}`` (detections above the floor).
         det_values: detector score thresholds.
         nd_values: "not a digit" thresholds (1.0 keeps every detection).
+        min_digit_score: digit probability below which a detection is dropped, as the engine's
+            ``RecognizerConfig.min_digit_score`` (default 0.0 keeps every one).
 
     Returns:
         One row per pair: ``det``, ``not_digit``, ``accuracy``, ``correct``, ``extra_digits_per_image``,
         ``images_with_invented_number``.
     """
     from recognizer.compose import compose_readings
+    from recognizer.engine import keep_digits
     from train.metrics import reading_precision, top_text
 
     rows = []
@@ -69,7 +73,8 @@ def grid_scores(
         for nt in nd_values:
             correct = extra = invented = 0
             for c in cached:
-                keep = (c["scores"] >= dt) & ~((c["not_digit"] > 0) & (c["not_digit"] >= nt))
+                keep = (c["scores"] >= dt) & keep_digits(c["probs"], c["not_digit"], min_digit_score=min_digit_score,
+                                                        not_digit_thresh=nt)
                 readings = compose_readings(c["boxes"][keep], c["digits"][keep], c["scores"][keep], c["probs"][keep])
                 correct += top_text(readings) == c["truth"]
                 e, i = reading_precision(readings, c["gt"])
@@ -97,6 +102,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--det", default=",".join(map(str, DEFAULT_DET)), help="detector thresholds to try (comma-separated)")
     p.add_argument("--not-digit", default=",".join(map(str, DEFAULT_ND)), help="'not a digit' thresholds to try")
     p.add_argument("--floor", type=float, default=0.2, help="detections kept for the replay (default 0.2; <= every --det)")
+    p.add_argument("--min-digit-score", type=float, default=0.0,
+                   help="classifier probability below which a digit is dropped, as the engine's (default 0.0)")
     p.add_argument("--tolerance", type=float, default=0.01, help="accuracy given up for fewer invented numbers (default 0.01)")
     p.add_argument("--no-tta", action="store_true", help="classify each crop once (as video commands do)")
     p.add_argument("--json", metavar="FILE", help="also write the grid and the choice as JSON")
@@ -114,6 +121,8 @@ def _main(argv: Sequence[str] | None) -> int:
     nd_values = _floats(args.not_digit, "--not-digit")
     if not 0.0 <= args.floor <= min(det_values):
         raise UsageError(f"--floor {args.floor}: expected a number in [0, {min(det_values)}] (the lowest --det)")
+    if not 0.0 <= args.min_digit_score <= 1.0:
+        raise UsageError(f"--min-digit-score {args.min_digit_score}: expected a number in [0, 1]")
     if not 0.0 <= args.tolerance <= 1.0:
         raise UsageError(f"--tolerance {args.tolerance}: expected a number in [0, 1]")
     import torch
@@ -147,7 +156,7 @@ def _main(argv: Sequence[str] | None) -> int:
                            "digits": digits[k], "probs": probs[k], "not_digit": nd[k]})
     if not cached:
         raise UsageError(f"--data {args.data}: no readable image selected")
-    rows = grid_scores(cached, det_values, nd_values)
+    rows = grid_scores(cached, det_values, nd_values, min_digit_score=args.min_digit_score)
     best = best_row(rows, args.tolerance)
     print(f"{len(cached)} images; whole-number accuracy (extra digits per image, images with an invented number)")
     print("det \\ not-digit " + "".join(f"{nt:>20.2f}" for nt in nd_values))
@@ -163,7 +172,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"images": len(cached), "grid": rows, "best": best,
                                                "detector": args.detector, "classifier": args.classifier,
-                                               "tta": not args.no_tta}, indent=1))
+                                               "tta": not args.no_tta, "min_digit_score": args.min_digit_score},
+                                              indent=1))
     return 0
 
 
