@@ -232,6 +232,10 @@ def _letter_style(rng: np.random.Generator, style: glyphs.GlyphStyle, fonts: Seq
     return dataclasses.replace(base, stretch=style.stretch, shear=style.shear, weight=0.0, params=(0.0,))
 
 
+MIN_INK = 0.08
+"""A glyph mask with less mean ink than this is slivers, not a character (redrawn)."""
+
+
 @dataclass
 class _Layout:
     masks: list[np.ndarray]
@@ -253,6 +257,16 @@ def _lay_out(chars: Sequence[str], styles: Sequence[glyphs.GlyphStyle], gh: int,
     for ch, st in zip(chars, styles):
         h = gh if ch.isdigit() else max(6, int(round(gh * letter_scale)))
         m = glyphs.render_glyph(st, int(ch) if ch.isdigit() else ch, h, rng)
+        if float(m.mean()) < MIN_INK:
+            # A light font thinned further falls apart into slivers (YanoneKaffeesatz-Light's
+            # 9 and 6): draw it at its own weight, else in plain strokes.
+            m = glyphs.render_glyph(dataclasses.replace(st, weight=max(st.weight, 0.0)), int(ch) if ch.isdigit() else ch, h, rng)
+            if float(m.mean()) < MIN_INK and ch.isdigit():
+                plain = glyphs.GlyphStyle("stroke", "", st.stretch, st.shear, 0.0, (0.1, 0.0, 0.0))
+                m = glyphs.render_glyph(plain, int(ch), h, rng)
+            elif float(m.mean()) < MIN_INK:  # a letter the font does not draw: OpenCV's simplex face
+                plain = glyphs.GlyphStyle("hershey", str(cv2.FONT_HERSHEY_SIMPLEX), st.stretch, st.shear, 0.0, (0.1, 0.0))
+                m = glyphs.render_glyph(plain, ch, h, rng)
         masks.append(m)
     dw = [m.shape[1] for m, c in zip(masks, chars) if c.isdigit()]
     unit = float(np.median(dw)) if dw else float(gh) * 0.55
