@@ -57,6 +57,9 @@ class FusionConfig:
         keep_own: ...and our reading's confidence is below this.
         new_score: a region only the text detector found becomes a reading at this score.
         det_max_side: the text detector sees the image with this longer side (pixels).
+        tile_above: an image longer than this on a side is also scanned by the text detector in
+            1280 px tiles at full resolution (:meth:`recognizer.textreader.TextReader.detect_tiled`),
+            so that a number 20 px tall in a 12-megapixel photo is found; 0 turns this off.
         crop_max_side: an image no longer than this on either side is taken for a crop
             around one number (an SVHN image, a cut-out plate): in ``accurate``/``text`` mode
             the whole image is read as the region of its one reading (or as a region of its
@@ -78,6 +81,7 @@ class FusionConfig:
     line_pad_x: float = 0.05
     line_pad_y: float = 0.05
     det_max_side: int = 960
+    tile_above: int = 2000
     crop_max_side: int = 0
 
     def __post_init__(self) -> None:
@@ -88,6 +92,8 @@ class FusionConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r}; expected a number in [0, 1]")
         if not 0.0 <= self.pad_x <= 3.0 or not 0.0 <= self.pad_y <= 3.0:
             raise ValueError(f"pad_x={self.pad_x!r}, pad_y={self.pad_y!r}; expected numbers in [0, 3]")
+        if self.tile_above < 0:
+            raise ValueError(f"tile_above={self.tile_above!r}; expected pixels >= 0 (0: no tiles)")
         if not 64 <= self.det_max_side <= 8192:
             raise ValueError(f"det_max_side={self.det_max_side!r}; expected 64..8192 pixels")
 
@@ -219,7 +225,12 @@ class FusedRecognizer:
             whole = (0.0, 0.0, float(W), float(H))
             return _Plan(list(readings), [whole], [0] if readings else [-1])
         if cfg.mode in ("accurate", "text") and self.reader is not None:
-            tboxes, _ = self.reader.detect(image, max_side=cfg.det_max_side)
+            tboxes, tscores = self.reader.detect(image, max_side=cfg.det_max_side)
+            if cfg.tile_above and max(H, W) > cfg.tile_above and hasattr(self.reader, "detect_tiled"):
+                from recognizer.textreader import _merge_lines
+
+                small, small_scores = self.reader.detect_tiled(image)
+                tboxes, tscores = _merge_lines(np.concatenate([tboxes, small]), np.concatenate([tscores, small_scores]))
             ours = np.asarray(regions, np.float64).reshape(-1, 4)
             overlap = _iou_or_inside(ours, tboxes.astype(np.float64))
             for j, tb in enumerate(tboxes):

@@ -390,3 +390,20 @@ def test_cli_digits_reads_nothing_with_the_tiny_models_and_a_bad_reader_is_usage
     res = run_cli("image", str(path), "--reader", "best", *models)
     assert res.returncode == 2
     assert "--reader" in res.stderr and "invalid choice" in res.stderr and res.stdout == ""
+
+
+def test_a_small_number_in_a_large_photo_is_found_in_tiles(reader) -> None:
+    # A 4000x3000 photo (12 megapixels) with a plate whose digits are about 22 px tall: at the
+    # whole-image size of the text detector (960 px) they are 5 px, too small; in full-resolution
+    # tiles they are found and read (issue 18: "a number 20 px tall in a 12-megapixel photo").
+    image = np.full((3000, 4000, 3), 170, np.uint8)
+    image[::7] = 150  # some texture, not a flat page
+    w, h = text_size("472", 30)
+    x, y = 2870, 2210
+    cv2.rectangle(image, (x - 8, y - 6), (x + w + 8, y + h + 6), (240, 240, 240), -1)
+    ink = draw_text(image, "472", (x, y), 30)
+    assert 15 <= ink[3] - ink[1] <= 30
+    found = FusedRecognizer(FakeDigits([]), reader, FusionConfig(mode="accurate")).recognize([image])[0]
+    assert [r.text for r in found] == ["472"] and holds(found[0].box, ink)
+    whole_only = FusedRecognizer(FakeDigits([]), reader, FusionConfig(mode="accurate", tile_above=0)).recognize([image])[0]
+    assert [r.text for r in whole_only] == []
