@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -58,18 +59,51 @@ class Generator:
         return render_sample(sample_rng(self.seed, index), self._families, self.config)
 
 
-_WORKER: Generator | None = None
+_WORKER: Any = None
 
 
-def _init_worker(seed: int, config: SynthConfig | None, fonts: Sequence[str]) -> None:
+def _init_worker(make: Callable[..., Any], seed: int, config: Any, fonts: Sequence[str]) -> None:
     global _WORKER
     cv2.setNumThreads(1)
-    _WORKER = Generator(seed, config, list(fonts))
+    _WORKER = make(seed, config, list(fonts))
 
 
-def _render_chunk(indices: Sequence[int]) -> list[tuple[int, SynthSample]]:
+def _render_chunk(indices: Sequence[int]) -> list[tuple[int, Any]]:
     assert _WORKER is not None
     return [(i, _WORKER.sample(i)) for i in indices]
+
+
+def generate_with(
+    make: Callable[..., Any],
+    n: int,
+    seed: int = 0,
+    *,
+    start: int = 0,
+    workers: int | None = None,
+    config: Any = None,
+    fonts: Sequence[str] | None = None,
+    chunk: int = 32,
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(index, make(seed, config, fonts).sample(index))`` for indices ``start .. start +
+    n - 1``, in order, rendered in ``workers`` processes (the same pixels whatever ``workers``
+    is). ``make`` is a generator class (:class:`Generator`, :class:`recognizer.synth.plates.PlateGenerator`)."""
+    if n < 0:
+        raise ValueError(f"n={n} must be >= 0")
+    fonts = list(find_fonts() if fonts is None else fonts)
+    workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
+    indices = list(range(start, start + n))
+    if workers == 1 or n <= chunk:
+        gen = make(seed, config, fonts)
+        for i in indices:
+            yield i, gen.sample(i)
+        return
+    chunks = [indices[k : k + chunk] for k in range(0, n, chunk)]
+    # spawn, not fork: a forked child of a process whose OpenCV (or torch) thread pool is
+    # already running can deadlock in its first parallel cv2 call.
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(make, seed, config, fonts)) as pool:
+        for part in pool.imap(_render_chunk, chunks):
+            yield from part
 
 
 def generate(
@@ -93,20 +127,4 @@ def generate(
         fonts: font files (default: :func:`find_fonts`).
         chunk: indices per task sent to a worker.
     """
-    if n < 0:
-        raise ValueError(f"n={n} must be >= 0")
-    fonts = list(find_fonts() if fonts is None else fonts)
-    workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
-    indices = list(range(start, start + n))
-    if workers == 1 or n <= chunk:
-        gen = Generator(seed, config, fonts)
-        for i in indices:
-            yield i, gen.sample(i)
-        return
-    chunks = [indices[k : k + chunk] for k in range(0, n, chunk)]
-    # spawn, not fork: a forked child of a process whose OpenCV (or torch) thread pool is
-    # already running can deadlock in its first parallel cv2 call.
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(seed, config, fonts)) as pool:
-        for part in pool.imap(_render_chunk, chunks):
-            yield from part
+    yield from generate_with(Generator, n, seed, start=start, workers=workers, config=config, fonts=fonts, chunk=chunk)

@@ -78,7 +78,7 @@ def random_contrasting(rng: np.random.Generator, bg: np.ndarray, min_diff: float
     return np.full(3, 0.05 if _luma(bg) > 0.5 else 0.95, np.float32)
 
 
-def _plate_colors(rng: np.random.Generator) -> tuple[str, np.ndarray, np.ndarray]:
+def plate_colors(rng: np.random.Generator) -> tuple[str, np.ndarray, np.ndarray]:
     w = np.array([s[3] for s in _PLATE_SCHEMES])
     name, plate, digit, _ = _PLATE_SCHEMES[int(rng.choice(len(w), p=w / w.sum()))]
     if name == "random":
@@ -138,7 +138,7 @@ def hull_points(mask: np.ndarray) -> np.ndarray:
     return pts
 
 
-def _shape_mask(shape: str, w: int, h: int, radius: float) -> np.ndarray:
+def shape_mask(shape: str, w: int, h: int, radius: float) -> np.ndarray:
     """Filled plate shape of size ``w`` x ``h`` as float32 mask (antialiased)."""
     m = np.zeros((h, w), np.uint8)
     ss = 3
@@ -414,10 +414,10 @@ def paint_sign(rng: np.random.Generator, canvas: np.ndarray, fonts: Sequence[Seq
     H, W = canvas.shape[:2]
     bg = canvas[int(np.clip(y + h / 2, 0, H - 1)), int(np.clip(x + right / 2, 0, W - 1))]
     if rng.random() < 0.5:
-        plate_name, plate_col, col = _plate_colors(rng)
+        plate_name, plate_col, col = plate_colors(rng)
         m = h * rng.uniform(0.15, 0.5)
         rect = np.array([x - m, y - m, x + right + m, y + h + m])
-        _draw_plate(rng, canvas, rect, plate_col, col, h)
+        draw_plate(rng, canvas, rect, plate_col, col, h)
     else:
         col = random_contrasting(rng, bg, 0.3)
     boxes = []
@@ -440,9 +440,9 @@ def paint_number(rng: np.random.Generator, canvas: np.ndarray, plan: NumberPlan,
     info: dict[str, str] = {}
     U = plan.ink_box
     if plan.mode == "plate":
-        plate_name, plate_col, digit_col = _plate_colors(rng)
+        plate_name, plate_col, digit_col = plate_colors(rng)
         info["plate"] = plate_name
-        _draw_plate(rng, canvas, plan.plate - [ox, oy, ox, oy], plate_col, digit_col, plan.gh)
+        draw_plate(rng, canvas, plan.plate - [ox, oy, ox, oy], plate_col, digit_col, plan.gh)
     elif plan.mode == "flat":
         digit_col = random_contrasting(rng, canvas[0, 0], 0.4)
     else:
@@ -455,7 +455,7 @@ def paint_number(rng: np.random.Generator, canvas: np.ndarray, plan: NumberPlan,
     return info
 
 
-def _draw_plate(rng: np.random.Generator, canvas: np.ndarray, rect: np.ndarray, plate_col: np.ndarray,
+def draw_plate(rng: np.random.Generator, canvas: np.ndarray, rect: np.ndarray, plate_col: np.ndarray,
                 digit_col: np.ndarray, gh: int) -> None:
     x1, y1, x2, y2 = (int(round(v)) for v in rect)
     w, h = x2 - x1, y2 - y1
@@ -467,7 +467,7 @@ def _draw_plate(rng: np.random.Generator, canvas: np.ndarray, rect: np.ndarray, 
         x1, x2 = int(x1 - w * grow / 2), int(x2 + w * grow / 2)
         y1, y2 = int(y1 - h * grow / 2), int(y2 + h * grow / 2)
         w, h = x2 - x1, y2 - y1
-    mask = _shape_mask(shape, w, h, min(w, h) * rng.uniform(0.08, 0.35))
+    mask = shape_mask(shape, w, h, min(w, h) * rng.uniform(0.08, 0.35))
     # Relief: a darker, blurred copy offset down-right is the plate's edge and shadow.
     if rng.random() < 0.6:
         off = max(1, int(gh * rng.uniform(0.02, 0.1)))
@@ -484,18 +484,18 @@ def _draw_plate(rng: np.random.Generator, canvas: np.ndarray, rect: np.ndarray, 
     if rng.random() < 0.25:
         t = max(1, int(gh * rng.uniform(0.04, 0.12)))
         rim_col = _jitter_color(rng, np.full(3, rng.choice([0.15, 0.75]), np.float32))
-        inner = _shape_mask(shape, max(w - 2 * t, 2), max(h - 2 * t, 2), min(w, h) * 0.15)
+        inner = shape_mask(shape, max(w - 2 * t, 2), max(h - 2 * t, 2), min(w, h) * 0.15)
         ring = mask.copy()
         ring[t : t + inner.shape[0], t : t + inner.shape[1]] *= 1 - inner
         blend_mask(canvas, ring, x1, y1, rim_col)
     if rng.random() < 0.4:
         t = max(1, int(gh * rng.uniform(0.02, 0.06)))
         ins = max(t + 1, int(min(w, h) * rng.uniform(0.05, 0.12)))
-        outer = _shape_mask(shape, max(w - 2 * ins, 3), max(h - 2 * ins, 3), min(w, h) * 0.15)
+        outer = shape_mask(shape, max(w - 2 * ins, 3), max(h - 2 * ins, 3), min(w, h) * 0.15)
         inner = np.zeros_like(outer)
         ih, iw = outer.shape[0] - 2 * t, outer.shape[1] - 2 * t
         if ih > 1 and iw > 1:
-            inner[t : t + ih, t : t + iw] = _shape_mask(shape, iw, ih, min(w, h) * 0.12)
+            inner[t : t + ih, t : t + iw] = shape_mask(shape, iw, ih, min(w, h) * 0.12)
         blend_mask(canvas, np.clip(outer - inner, 0, 1), x1 + ins, y1 + ins, digit_col)
     if rng.random() < 0.2:  # screws
         r = max(1, int(gh * 0.04))

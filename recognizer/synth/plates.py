@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing as mp
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -33,8 +31,9 @@ import cv2
 import numpy as np
 
 from recognizer.synth import degrade, glyphs, textures
-from recognizer.synth.painting import _draw_plate, _plate_colors, _shape_mask, blend_mask, hull_points, paint_sign
-from recognizer.synth.scene import _keep_legible
+from recognizer.synth.generate import generate_with
+from recognizer.synth.painting import blend_mask, draw_plate, hull_points, paint_sign, plate_colors, shape_mask
+from recognizer.synth.scene import keep_legible, zoom_to_fit
 
 log = logging.getLogger(__name__)
 
@@ -377,7 +376,7 @@ def _plate(rng: np.random.Generator, canvas: np.ndarray, rect: np.ndarray, kind:
     x1, y1, x2, y2 = (int(round(v)) for v in rect)
     w, h = x2 - x1, y2 - y1
     shape = str(rng.choice(["rect", "rounded", "chamfer"], p=[0.5, 0.4, 0.1]))
-    mask = _shape_mask(shape, w, h, min(w, h) * rng.uniform(0.03, 0.2))
+    mask = shape_mask(shape, w, h, min(w, h) * rng.uniform(0.03, 0.2))
     if rng.random() < 0.7:  # thickness: a dark offset edge and shadow on the wall
         off = max(1, int(gh * rng.uniform(0.02, 0.08)))
         sh = cv2.GaussianBlur(np.pad(mask, off + 2), (0, 0), max(0.6, off * 0.7))
@@ -505,16 +504,9 @@ def render_plate(rng: np.random.Generator, fonts: Sequence[Sequence[str]], confi
     rel[[0, 1], 0] *= 1 + pitch
     rel[[2, 3], 0] *= 1 - pitch
     rel += rng.normal(0, 0.015 * crop_h * g, rel.shape)
-    dst = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float32)
+    # zoom out (and re-centre) until every character is in view
     ink_pts = np.vstack(lay.hulls).reshape(-1, 1, 2).astype(np.float64)
-    for _ in range(16):  # zoom out (and re-centre) until every character is in view
-        quad = rel + centre
-        M = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
-        p = cv2.perspectiveTransform(ink_pts, M).reshape(-1, 2)
-        if p[:, 0].min() >= 1 and p[:, 1].min() >= 1 and p[:, 0].max() + 2 <= W and p[:, 1].max() + 2 <= H:
-            break
-        rel = rel * 1.05
-        centre = 0.7 * centre + 0.3 * span_c
+    quad, M = zoom_to_fit(rel, centre, span_c, ink_pts, (W, H), tries=16, grow=1.05, margin=1)
 
     # The plate around the number (it may run out of view, as in close-ups).
     mx = gh * (rng.uniform(0.12, 0.7) if rng.random() < 0.8 else rng.uniform(0.7, 2.0))
@@ -545,7 +537,7 @@ def render_plate(rng: np.random.Generator, fonts: Sequence[Sequence[str]], confi
     if not cfg.clean:
         digit_h = float(np.median(boxes[:, 3] - boxes[:, 1]))
         out = _camera(rng, out, cfg.camera_strength, digit_h)
-        out = _keep_legible(rng, out, boxes)
+        out = keep_legible(rng, out, boxes)
     img = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if not cfg.clean and cfg.camera_strength > 0:
         img = degrade.jpeg(rng, img, prob=0.7)
@@ -618,11 +610,11 @@ def _paint(rng: np.random.Generator, cfg: PlateConfig, fonts: Sequence[Sequence[
         plate_mask = None
         if material == "painted":
             if rng.random() < 0.4:  # the classic enamel schemes (white on blue, black on white, ...)
-                name, bg, fg = _plate_colors(rng)
+                name, bg, fg = plate_colors(rng)
                 info["scheme"] = name
             else:
                 bg, fg = _pair(rng, light_on_dark, low)
-            _draw_plate(rng, canvas, prect, bg, fg, gh)
+            draw_plate(rng, canvas, prect, bg, fg, gh)
             _fill(canvas, ink, fg)
         elif material == "engraved":
             metals = [(0.55, 0.62, 0.68), (0.3, 0.55, 0.72), (0.6, 0.6, 0.6), (0.8, 0.8, 0.78), (0.35, 0.35, 0.36), (0.2, 0.22, 0.25)]
@@ -740,36 +732,8 @@ class PlateGenerator:
         return render_plate(plate_rng(self.seed, index), self._families, self.config)
 
 
-_WORKER: PlateGenerator | None = None
-
-
-def _init_worker(seed: int, config: PlateConfig | None, fonts: Sequence[str]) -> None:
-    global _WORKER
-    cv2.setNumThreads(1)
-    _WORKER = PlateGenerator(seed, config, list(fonts))
-
-
-def _render_chunk(indices: Sequence[int]) -> list[tuple[int, PlateSample]]:
-    assert _WORKER is not None
-    return [(i, _WORKER.sample(i)) for i in indices]
-
-
 def generate_plates(n: int, seed: int = 0, *, start: int = 0, workers: int | None = None, config: PlateConfig | None = None,
                     fonts: Sequence[str] | None = None, chunk: int = 16) -> Iterator[tuple[int, PlateSample]]:
     """Yield ``(index, sample)`` for indices ``start .. start + n - 1`` in order (the same
     pixels whatever ``workers`` is; see :func:`recognizer.synth.generate`)."""
-    if n < 0:
-        raise ValueError(f"n={n} must be >= 0")
-    fonts = list(glyphs.find_fonts() if fonts is None else fonts)
-    workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
-    indices = list(range(start, start + n))
-    if workers == 1 or n <= chunk:
-        gen = PlateGenerator(seed, config, fonts)
-        for i in indices:
-            yield i, gen.sample(i)
-        return
-    chunks = [indices[k : k + chunk] for k in range(0, n, chunk)]
-    # spawn, not fork: a forked child of a process with a running OpenCV/torch pool can deadlock.
-    with mp.get_context("spawn").Pool(workers, initializer=_init_worker, initargs=(seed, config, fonts)) as pool:
-        for part in pool.imap(_render_chunk, chunks):
-            yield from part
+    yield from generate_with(PlateGenerator, n, seed, start=start, workers=workers, config=config, fonts=fonts, chunk=chunk)

@@ -166,20 +166,10 @@ def render_sample(
     quad[[0, 1], 0] *= 1 + pitch
     quad[[2, 3], 0] *= 1 - pitch
     quad += rng.normal(0, 0.025 * crop_h * g, quad.shape)
-    dst = np.array([[0, 0], [out_w, 0], [out_w, out_h], [0, out_h]], np.float32)
     # Zoom out (and re-centre) until every digit lies inside the image, as in SVHN.
-    centre = np.array([cx, cy])
     ucentre = np.array([(U[0] + U[2]) / 2, (U[1] + U[3]) / 2])
     ink = np.vstack(hulls).reshape(-1, 1, 2).astype(np.float64)
-    rel = quad
-    for _ in range(10):
-        quad = rel + centre
-        M = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
-        p = cv2.perspectiveTransform(ink, M).reshape(-1, 2)
-        if p[:, 0].min() >= 0 and p[:, 1].min() >= 0 and p[:, 0].max() + 1 <= out_w and p[:, 1].max() + 1 <= out_h:
-            break
-        rel = rel * 1.12
-        centre = 0.7 * centre + 0.3 * ucentre
+    quad, M = zoom_to_fit(quad, np.array([cx, cy]), ucentre, ink, (out_w, out_h), tries=10, grow=1.12)
 
     # The canvas covers the quad (and the plate, if it sticks out) plus a margin.
     margin = 4
@@ -237,7 +227,7 @@ def render_sample(
     if not cfg.clean:
         digit_h = float(np.median(boxes[:, 3] - boxes[:, 1]))
         out = degrade.camera(rng, out, cfg.camera_strength, digit_h)
-        out = _keep_legible(rng, out, boxes)
+        out = keep_legible(rng, out, boxes)
     img = np.clip(out * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if not cfg.clean:
         img = degrade.jpeg(rng, img)
@@ -246,7 +236,32 @@ def render_sample(
     return SynthSample(image=img, boxes=boxes, digits=digits_arr, info=info, text_boxes=text_boxes, text_chars=text_chars)
 
 
-def _keep_legible(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, min_std: float = 12 / 255) -> np.ndarray:
+def zoom_to_fit(rel: np.ndarray, centre: np.ndarray, toward: np.ndarray, ink: np.ndarray, size: tuple[int, int], *,
+                tries: int, grow: float, margin: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The view ``rel + centre`` (a quad, canvas pixels) that shows all of ``ink``.
+
+    The view is warped onto an output of ``size`` (width, height); while some ink point falls
+    within ``margin`` px of the output's edge or outside it, the view grows by ``grow`` and its
+    centre moves 30% of the way to ``toward``, at most ``tries`` times.
+
+    Returns:
+        ``(quad (4, 2), M (3, 3))``: the view's corners and the perspective matrix from the
+        canvas to the output.
+    """
+    w, h = size
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    for _ in range(tries):
+        quad = rel + centre
+        M = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
+        p = cv2.perspectiveTransform(ink, M).reshape(-1, 2)
+        if p[:, 0].min() >= margin and p[:, 1].min() >= margin and p[:, 0].max() + 1 + margin <= w and p[:, 1].max() + 1 + margin <= h:
+            break
+        rel = rel * grow
+        centre = 0.7 * centre + 0.3 * toward
+    return quad, M
+
+
+def keep_legible(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, min_std: float = 12 / 255) -> np.ndarray:
     """Stretch the contrast of an image whose number came out nearly invisible.
 
     Haze, darkness and blur sometimes stack up to a number no one could read; SVHN has very few
