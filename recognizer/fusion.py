@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from recognizer.textreader import TextRead, TextReader, pad_box
+from recognizer.textreader import TextRead, TextReader, merge_lines, overlap_of_smaller, pad_box
 from recognizer.types import DigitBox, Reading
 
 MODES = ("digits", "fast", "accurate", "text")
@@ -96,20 +96,6 @@ class FusionConfig:
             raise ValueError(f"tile_above={self.tile_above!r}; expected pixels >= 0 (0: no tiles)")
         if not 64 <= self.det_max_side <= 8192:
             raise ValueError(f"det_max_side={self.det_max_side!r}; expected 64..8192 pixels")
-
-
-def _iou_or_inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))``: intersection over the smaller box (1 when one holds the other)."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-6)
 
 
 def _overlaps(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -179,7 +165,7 @@ def fuse(reading: Reading, read: TextRead, region: Sequence[float], config: Fusi
 
 
 @dataclass
-class _Plan:
+class RegionPlan:
     """The regions of one image: which reading (or none) each belongs to."""
 
     readings: list[Reading]
@@ -214,7 +200,7 @@ class FusedRecognizer:
     def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]:
         return self.recognize_timed(images)[0]
 
-    def plan(self, image: np.ndarray, readings: list[Reading]) -> _Plan:
+    def plan(self, image: np.ndarray, readings: list[Reading]) -> RegionPlan:
         """The regions to read in ``image`` for its digit readings (and its text lines in
         ``accurate``/``text`` mode)."""
         cfg = self.config
@@ -223,16 +209,14 @@ class FusedRecognizer:
         H, W = image.shape[:2]
         if cfg.mode in ("accurate", "text") and max(H, W) <= cfg.crop_max_side and len(readings) <= 1:
             whole = (0.0, 0.0, float(W), float(H))
-            return _Plan(list(readings), [whole], [0] if readings else [-1])
+            return RegionPlan(list(readings), [whole], [0] if readings else [-1])
         if cfg.mode in ("accurate", "text") and self.reader is not None:
             tboxes, tscores = self.reader.detect(image, max_side=cfg.det_max_side)
             if cfg.tile_above and max(H, W) > cfg.tile_above and hasattr(self.reader, "detect_tiled"):
-                from recognizer.textreader import _merge_lines
-
                 small, small_scores = self.reader.detect_tiled(image)
-                tboxes, tscores = _merge_lines(np.concatenate([tboxes, small]), np.concatenate([tscores, small_scores]))
+                tboxes, tscores = merge_lines(np.concatenate([tboxes, small]), np.concatenate([tscores, small_scores]))
             ours = np.asarray(regions, np.float64).reshape(-1, 4)
-            overlap = _iou_or_inside(ours, tboxes.astype(np.float64))
+            overlap = overlap_of_smaller(ours, tboxes.astype(np.float64))
             for j, tb in enumerate(tboxes):
                 # A line over one of our numbers, of about its height, is that number's line:
                 # read their union (a digit the detector missed is then inside it). A line of
@@ -248,9 +232,9 @@ class FusedRecognizer:
                     i = hits[0]
                     r = regions[i]
                     regions[i] = (min(r[0], tb[0]), min(r[1], tb[1]), max(r[2], tb[2]), max(r[3], tb[3]))
-        return _Plan(list(readings), regions, owner)
+        return RegionPlan(list(readings), regions, owner)
 
-    def region_crops(self, image: np.ndarray, plan: _Plan, pad: tuple[float, float] | None = None) -> list[np.ndarray]:
+    def region_crops(self, image: np.ndarray, plan: RegionPlan, pad: tuple[float, float] | None = None) -> list[np.ndarray]:
         """The plan's regions cut from ``image`` (views, not copies), each with its padding
         (``pad`` replaces the digit models' regions' padding)."""
         cfg = self.config
@@ -261,7 +245,7 @@ class FusedRecognizer:
             out.append(image[b:d, a:c])
         return out
 
-    def decide(self, plan: _Plan, reads: Sequence[TextRead]) -> list[Reading]:
+    def decide(self, plan: RegionPlan, reads: Sequence[TextRead]) -> list[Reading]:
         """The fused readings of one image from its plan and the text reader's reads of its regions."""
         cfg = self.config
         out: list[Reading] = []

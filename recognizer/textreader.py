@@ -273,28 +273,33 @@ class TextReader:
                     scores.append(s)
         if not boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        return _merge_lines(np.concatenate(boxes), np.concatenate(scores))
+        return merge_lines(np.concatenate(boxes), np.concatenate(scores))
 
 
-def _merge_lines(boxes: np.ndarray, scores: np.ndarray, inside: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+def merge_lines(boxes: np.ndarray, scores: np.ndarray, inside: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
     """Boxes with those lying mostly (``inside`` of their area) within a larger one dropped."""
     order = np.argsort(-((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
     keep: list[int] = []
     for i in order:
-        b = boxes[i]
-        area = max((b[2] - b[0]) * (b[3] - b[1]), 1e-6)
-        dup = False
-        for k in keep:
-            o = boxes[k]
-            iw = min(b[2], o[2]) - max(b[0], o[0])
-            ih = min(b[3], o[3]) - max(b[1], o[1])
-            if iw > 0 and ih > 0 and iw * ih >= inside * area:
-                dup = True
-                break
-        if not dup:
-            keep.append(int(i))
+        if keep and overlap_of_smaller(boxes[i : i + 1], boxes[keep]).max() >= inside:
+            continue
+        keep.append(int(i))
     keep.sort()
     return boxes[keep], scores[keep]
+
+
+def overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(len(a), len(b))``: intersection over the smaller box (1 when one holds the other)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-6)
 
 
 _LOAD_LOCK = threading.Lock()

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from recognizer.textreader import TextRead, pad_box
+from recognizer.textreader import TextRead, overlap_of_smaller, pad_box
 from recognizer.types import Reading
 
 log = logging.getLogger(__name__)
@@ -274,13 +274,13 @@ class TextChecker:
 
     def _detect(self, image: np.ndarray, track_boxes: np.ndarray) -> None:
         """A text-detector pass over a frame: numbers away from every track become readings."""
-        from recognizer.fusion import _iou_or_inside, text_reading
+        from recognizer.fusion import text_reading
 
         cfg = self.config
         self.stats.detections += 1
         boxes, _ = self.reader.detect(image, max_side=cfg.detect_max_side)
         if len(boxes) and len(track_boxes):
-            boxes = boxes[_iou_or_inside(boxes.astype(np.float64), track_boxes).max(axis=1) < 0.3]
+            boxes = boxes[overlap_of_smaller(boxes.astype(np.float64), track_boxes).max(axis=1) < 0.3]
         if not len(boxes):
             return
         reads = self.reader.read_regions(image, boxes, pad_x=cfg.pad_x, pad_y=cfg.pad_y)

@@ -52,7 +52,7 @@ def _main(argv: Sequence[str] | None) -> int:
     import torch
 
     from recognizer.engine import Recognizer
-    from recognizer.fusion import FusedRecognizer, FusionConfig, _Plan
+    from recognizer.fusion import FusedRecognizer, FusionConfig, RegionPlan
     from recognizer.textreader import load_text_reader
     from train.common import UsageError
     from train.datasets import read_image
@@ -105,7 +105,7 @@ def _main(argv: Sequence[str] | None) -> int:
                 if mode == "digits":
                     fused = readings
                 else:
-                    plan: _Plan = plans[(mode, cfg.crop_max_side)]
+                    plan: RegionPlan = plans[(mode, cfg.crop_max_side)]
                     fused = fr.decide(plan, reads[(mode, cfg.crop_max_side, (cfg.pad_x, cfg.pad_y))])
                 scored.append(score(item, fused))
             res[name] = summarise(name, scored)
