@@ -200,6 +200,11 @@ class FusedRecognizer:
     def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]:
         return self.recognize_timed(images)[0]
 
+    def reads_whole(self, image: np.ndarray, readings: Sequence[Reading]) -> bool:
+        """Whether :meth:`plan` takes ``image`` for a crop around one number and reads it whole
+        (``crop_max_side``)."""
+        return self.config.mode in ("accurate", "text") and max(image.shape[:2]) <= self.config.crop_max_side and len(readings) <= 1
+
     def plan(self, image: np.ndarray, readings: list[Reading]) -> RegionPlan:
         """The regions to read in ``image`` for its digit readings (and its text lines in
         ``accurate``/``text`` mode)."""
@@ -207,7 +212,7 @@ class FusedRecognizer:
         regions = [tuple(float(v) for v in r.box) for r in readings]
         owner = list(range(len(readings)))
         H, W = image.shape[:2]
-        if cfg.mode in ("accurate", "text") and max(H, W) <= cfg.crop_max_side and len(readings) <= 1:
+        if self.reads_whole(image, readings):
             whole = (0.0, 0.0, float(W), float(H))
             return RegionPlan(list(readings), [whole], [0] if readings else [-1])
         if cfg.mode in ("accurate", "text") and self.reader is not None:

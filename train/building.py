@@ -81,7 +81,7 @@ class Closeup:
     @property
     def digits_text(self) -> str:
         """The digits of the number alone, in order (``"502C"`` -> ``"502"``)."""
-        return "".join(c for c in self.text if c.isdigit())
+        return digits_of(self.text)
 
     def digit_boxes(self) -> tuple[np.ndarray, np.ndarray]:
         """``(boxes (K, 4) xyxy float64, digits (K,) int64)`` of the characters that are digits."""
@@ -99,7 +99,8 @@ class SceneNumber:
 
     @property
     def digits_text(self) -> str:
-        return "".join(c for c in self.text if c.isdigit())
+        """The digits of the number alone."""
+        return digits_of(self.text)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,11 @@ class Scene:
     @property
     def name(self) -> str:
         return self.path.name
+
+
+def digits_of(text: str) -> str:
+    """The digits of a building number, in order (``"502C"`` -> ``"502"``)."""
+    return "".join(c for c in text if c.isdigit())
 
 
 def part_of(split: str, position: int) -> str:
@@ -223,21 +229,18 @@ def character_crops(closeups: Sequence[Closeup], *, pad: float | None = None) ->
         (:data:`DIGIT_LIKE_LETTERS`), which are left out.
     """
     from recognizer.preprocess import DEFAULT_CROP_PAD, crop_digits
-    from train.datasets import image_number, read_image
+    from train.datasets import image_number
+    from train.inputs import read_batches
 
     pad = DEFAULT_CROP_PAD if pad is None else pad
+    wanted = {id(c): [i for i, ch in enumerate(c.chars) if ch.isdigit() or ch not in DIGIT_LIKE_LETTERS] for c in closeups}
     xs, ys, src = [], [], []
-    for c in closeups:
-        keep = [i for i, ch in enumerate(c.chars) if ch.isdigit() or ch not in DIGIT_LIKE_LETTERS]
-        if not keep:
-            continue
-        image, reason = read_image(c.path)
-        if image is None:
-            log.warning("skipping %s: %s", c.path, reason)
-            continue
-        xs.append(crop_digits(image, c.boxes[keep].astype(np.float32), pad=pad))
-        ys.extend(int(c.chars[i]) if c.chars[i].isdigit() else -1 for i in keep)
-        src.extend([image_number(c.name) or 0] * len(keep))
+    for kept, images, _ in read_batches([c for c in closeups if wanted[id(c)]], lambda c: c.path, 1):
+        for c, image in zip(kept, images):
+            keep = wanted[id(c)]
+            xs.append(crop_digits(image, c.boxes[keep].astype(np.float32), pad=pad))
+            ys.extend(int(c.chars[i]) if c.chars[i].isdigit() else -1 for i in keep)
+            src.extend([image_number(c.name) or 0] * len(keep))
     if not xs:
         return np.zeros((0, 32, 32, 3), np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(xs), np.array(ys, np.int64), np.array(src, np.int64)
@@ -259,31 +262,20 @@ def scene_negatives(scenes: Sequence[Scene], detector: Any, *, score_thresh: flo
         ``(X (N, 32, 32, 3) uint8 RGB, y (N,) int64 all -1, source_image (N,) int64)``.
     """
     from recognizer.preprocess import DEFAULT_CROP_PAD, crop_digits
-    from train.datasets import image_number, read_image
+    from train.datasets import image_number
+    from train.inputs import read_batches
+    from train.metrics import centres_inside, grow_by_height
 
     xs, src = [], []
-    for start in range(0, len(scenes), batch_size):
-        batch, images = [], []
-        for s in scenes[start : start + batch_size]:
-            image, reason = read_image(s.path)
-            if image is None:
-                log.warning("skipping %s: %s", s.path, reason)
-                continue
-            batch.append(s)
-            images.append(image)
+    for batch, images, _ in read_batches(scenes, lambda s: s.path, batch_size):
         if not images:
             continue
         for s, image, (boxes, scores) in zip(batch, images, detector.detect(images)):
             boxes = boxes[scores >= score_thresh]
             if not len(boxes):
                 continue
-            nb = np.array([n.box for n in s.numbers], np.float64).reshape(-1, 4)
-            h = (nb[:, 3] - nb[:, 1])[:, None] * margin
-            grown = np.hstack([nb[:, :2] - h, nb[:, 2:] + h])
-            cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-            inside = ((cx[:, None] >= grown[None, :, 0]) & (cx[:, None] <= grown[None, :, 2])
-                      & (cy[:, None] >= grown[None, :, 1]) & (cy[:, None] <= grown[None, :, 3])).any(axis=1)
-            far = boxes[~inside]
+            numbers = np.array([n.box for n in s.numbers], np.float64).reshape(-1, 4)
+            far = boxes[~centres_inside(boxes, grow_by_height(numbers, margin)).any(axis=1)]
             if len(far):
                 xs.append(crop_digits(image, far.astype(np.float32), pad=DEFAULT_CROP_PAD))
                 src.extend([image_number(s.name) or 0] * len(far))

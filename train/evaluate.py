@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from train.inputs import clip_boxes, read_split, select_records
+from train.inputs import clip_boxes, read_split, select_records, with_reader
 from train.metrics import (
     accuracy,
     average_precision,
@@ -387,14 +387,7 @@ def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
         raise UsageError(str(exc)) from exc
     recognizer = Recognizer(det.model, cls.model, device=device, config=config)
     digits_path = recognizer
-    if args.reader != "digits":
-        from recognizer.fusion import FusedRecognizer, FusionConfig
-        from recognizer.textreader import load_text_reader
-
-        reader = load_text_reader(threads=max(1, args.threads))
-        if reader is None:
-            raise UsageError(f"--reader {args.reader}: the text reader could not be loaded (pip install rapidocr onnxruntime)")
-        recognizer = FusedRecognizer(recognizer, reader, FusionConfig(mode=args.reader))
+    recognizer = with_reader(recognizer, args.reader, args.threads)
     # AP needs every detection the model makes, not only those the pipeline keeps: a second
     # view of the same models with no score threshold.
     raw = Recognizer(det.model, cls.model, device=device, config=replace(config, det_score_thresh=0.0))

@@ -152,6 +152,26 @@ def read_batches(
         yield kept, images, skipped
 
 
+def with_reader(recognizer: Any, mode: str, threads: int = 1) -> Any:
+    """``recognizer`` read as ``--reader MODE`` reads (:mod:`recognizer.fusion`): itself for
+    ``digits``, else fused with the text reader.
+
+    Raises:
+        UsageError: the text reader cannot be loaded (a measurement of a reader that is not
+            there would be the digit models' figures under its name).
+    """
+    if mode == "digits":
+        return recognizer
+    from recognizer.fusion import FusedRecognizer, FusionConfig
+    from recognizer.textreader import load_text_reader
+    from train.common import UsageError
+
+    reader = load_text_reader(threads=max(1, threads))
+    if reader is None:
+        raise UsageError(f"--reader {mode}: the text reader could not be loaded (pip install rapidocr onnxruntime)")
+    return FusedRecognizer(recognizer, reader, FusionConfig(mode=mode))
+
+
 # --------------------------------------------------------------------------- crops
 
 

@@ -47,7 +47,11 @@ def letters_only_boxes(words: Sequence[dict[str, Any]]) -> np.ndarray:
 
 def score_photo(readings: Sequence[Any], words: Sequence[dict[str, Any]]) -> dict[str, int]:
     """Counts for one photo: letters-only words, those with a false digit, false digits, invented numbers."""
-    wb = letters_only_boxes(words)
+    return letter_hits(readings, letters_only_boxes(words))
+
+
+def letter_hits(readings: Sequence[Any], wb: np.ndarray) -> dict[str, int]:
+    """:func:`score_photo`'s counts for the letters-only word boxes ``wb`` (``(W, 4)`` xyxy)."""
     out = {"words": len(wb), "words_hit": 0, "false_digits": 0, "invented_numbers": 0}
     if not len(wb):
         return out
@@ -98,7 +102,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from recognizer.engine import Recognizer, config_from_metadata
     from train.common import in_ranges, load_model_checkpoint, parse_ranges
-    from train.inputs import photo_number, read_batches
+    from train.inputs import photo_number, read_batches, with_reader
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -112,14 +116,7 @@ def _main(argv: Sequence[str] | None) -> int:
     config = config_from_metadata(det.metadata, cls.metadata, det_score_thresh=args.score_thresh,
                                   not_digit_thresh=args.not_digit_thresh, tta=not args.no_tta)
     rec = Recognizer(det.model, cls.model, device=args.device, config=config)
-    if args.reader != "digits":
-        from recognizer.fusion import FusedRecognizer, FusionConfig
-        from recognizer.textreader import load_text_reader
-
-        reader = load_text_reader(threads=max(1, args.threads))
-        if reader is None:
-            raise UsageError(f"--reader {args.reader}: the text reader could not be loaded (pip install rapidocr onnxruntime)")
-        rec = FusedRecognizer(rec, reader, FusionConfig(mode=args.reader))
+    rec = with_reader(rec, args.reader, args.threads)
     totals = {"photos": 0, "words": 0, "words_hit": 0, "false_digits": 0, "invented_numbers": 0, "readings": 0}
     per_image = []
     for kept, images, _ in read_batches(photos, lambda p: root / p["file"], args.batch_size):

@@ -300,6 +300,13 @@ def centres_inside(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
         & (cy[:, None] >= r[None, :, 1]) & (cy[:, None] <= r[None, :, 3])
 
 
+def grow_by_height(boxes: np.ndarray, k: float) -> np.ndarray:
+    """``(N, 4)`` xyxy boxes grown on every side by ``k`` times their own height (float64)."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    h = (b[:, 3] - b[:, 1])[:, None] * k
+    return np.hstack([b[:, :2] - h, b[:, 2:] + h])
+
+
 def extra_digits(read_boxes: np.ndarray, gt_boxes: np.ndarray) -> np.ndarray:
     """Which read digits lie outside every true digit box (their centre is in none).
 

@@ -132,13 +132,9 @@ def load_set(name: str, part: str, data_root: str | Path = "../shared/data", *, 
     return items
 
 
-def _centres(readings: Sequence[Any]) -> np.ndarray:
-    return np.array([[(r.box[0] + r.box[2]) / 2, (r.box[1] + r.box[3]) / 2] for r in readings], np.float64).reshape(-1, 2)
-
-
 def score(item: RealImage, readings: Sequence[Any]) -> dict[str, Any]:
     """One image's counts (see the module docstring); summed over a set by :func:`summarise`."""
-    from train.metrics import reading_precision, top_text
+    from train.metrics import centres_inside, grow_by_height, reading_precision, top_text
 
     if item.set in ("svhn", "closeups"):
         read = top_text(readings)
@@ -148,23 +144,15 @@ def score(item: RealImage, readings: Sequence[Any]) -> dict[str, Any]:
         return {"correct": int(read == item.truth), "label_correct": int(label == item.label),
                 "extra_digits": extra, "invented": int(invented > 0), "read": read}
     if item.set == "scenes":
-        centres = _centres(readings)
-        grown = item.boxes.copy()
-        h = grown[:, 3] - grown[:, 1]
-        grown[:, 0] -= h / 2
-        grown[:, 1] -= h / 2
-        grown[:, 2] += h / 2
-        grown[:, 3] += h / 2
-        inside = ((centres[:, None, 0] >= grown[None, :, 0]) & (centres[:, None, 0] <= grown[None, :, 2])
-                  & (centres[:, None, 1] >= grown[None, :, 1]) & (centres[:, None, 1] <= grown[None, :, 3]))
+        read_boxes = np.array([r.box for r in readings], np.float64).reshape(-1, 4)
+        inside = centres_inside(read_boxes, grow_by_height(item.boxes, 0.5))
         found = [any(inside[k, j] and r.text == num for k, r in enumerate(readings)) for j, num in enumerate(item.numbers)]
         outside = int((~inside.any(axis=1)).sum()) if len(readings) else 0
         return {"correct": int(all(found)), "numbers": len(found), "numbers_found": int(sum(found)),
                 "outside": outside, "read": ",".join(r.text for r in readings)}
-    from train.letters_check import score_photo
+    from train.letters_check import letter_hits
 
-    words = [{"quad": [b[0], b[1], b[2], b[1], b[2], b[3], b[0], b[3]], "text": "x"} for b in item.boxes]
-    s = score_photo(readings, words)
+    s = letter_hits(readings, item.boxes)
     return {"words": s["words"], "words_hit": s["words_hit"], "invented": s["invented_numbers"],
             "read": ",".join(r.text for r in readings)}
 

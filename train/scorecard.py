@@ -94,26 +94,23 @@ class RapidOCRPeer:
 def _image_rows(rec: Any, items: Sequence[Any]) -> tuple[list[dict[str, Any]], list[int], list[int]]:
     """Per-image score rows and, for sets with digit boxes, the classifier's digits on the true crops."""
     from recognizer.preprocess import crop_digits
-    from train.datasets import read_image
+    from train.inputs import read_batches
     from train.realsets import score
 
     rows, pred, true = [], [], []
     digits_path = getattr(rec, "recognizer", rec)  # the digit models of a fused reader
     pad = float(getattr(getattr(digits_path, "config", None), "crop_pad", 0.0))
     can_classify = hasattr(digits_path, "classify")
-    for item in items:
-        image, why = read_image(item.path)
-        if image is None:
-            log.warning("skipping %s: %s", item.path, why)
-            continue
-        readings = rec.recognize([image])[0]
-        row = score(item, readings)
-        row["name"] = str(item.path.name)
-        rows.append(row)
-        if can_classify and item.set in ("svhn", "closeups") and len(item.boxes) == len(item.truth):
-            crops = crop_digits(image, item.boxes.astype(np.float32), pad=pad)
-            pred.extend(int(d) for d in digits_path.classify(crops)[0])
-            true.extend(int(ch) for ch in item.truth)
+    for kept, images, _ in read_batches(items, lambda i: i.path, 1):  # one image per call, as recognizer image reads
+        for item, image in zip(kept, images):
+            readings = rec.recognize([image])[0]
+            row = score(item, readings)
+            row["name"] = str(item.path.name)
+            rows.append(row)
+            if can_classify and item.set in ("svhn", "closeups") and len(item.boxes) == len(item.truth):
+                crops = crop_digits(image, item.boxes.astype(np.float32), pad=pad)
+                pred.extend(int(d) for d in digits_path.classify(crops)[0])
+                true.extend(int(ch) for ch in item.truth)
     return rows, pred, true
 
 
@@ -138,16 +135,13 @@ def _demo(rec: Any, reader: Any, nameplates: bool, seeds: Sequence[int], frames:
 def score_pair(detector: str, classifier: str, readers: Sequence[str], sets: Sequence[str], args: argparse.Namespace) -> dict[str, Any]:
     """{reader: {set: figures}} for one pair."""
     from recognizer.engine import Recognizer
-    from recognizer.fusion import FusedRecognizer, FusionConfig
-    from recognizer.textreader import load_text_reader
-    from train.common import parse_ranges
+    from train.common import UsageError, parse_ranges
+    from train.inputs import with_reader
     from train.realsets import load_set, summarise
 
     still = Recognizer.from_checkpoints(detector, classifier, device="cpu", tta=True)
     video = Recognizer.from_checkpoints(detector, classifier, device="cpu", tta=False)
     seeds = [s for lo, hi in parse_ranges(args.seeds) for s in range(lo, (hi if hi is not None else lo) + 1)]
-    from train.common import UsageError
-
     try:
         items = {name: load_set(name, args.part, args.data_root, limit=args.limit) for name in sets if name in IMAGE_SETS}
     except (OSError, ValueError) as exc:  # DatasetError is a ValueError
@@ -157,8 +151,8 @@ def score_pair(detector: str, classifier: str, readers: Sequence[str], sets: Seq
         if reader_mode == "rapidocr":
             reader, rec = None, RapidOCRPeer(args.threads)
         else:
-            reader = None if reader_mode == "digits" else load_text_reader(threads=args.threads)
-            rec = still if reader is None else FusedRecognizer(still, reader, FusionConfig(mode=reader_mode))
+            rec = with_reader(still, reader_mode, args.threads)
+            reader = getattr(rec, "reader", None)  # for the demos' video path
         res: dict[str, Any] = {}
         for name in sets:
             if reader_mode == "rapidocr" and name in DEMO_SETS:

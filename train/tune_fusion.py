@@ -55,7 +55,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from recognizer.fusion import FusedRecognizer, FusionConfig, RegionPlan
     from recognizer.textreader import load_text_reader
     from train.common import UsageError
-    from train.datasets import read_image
+    from train.inputs import read_batches
     from train.realsets import load_set, score, summarise
 
     args = get_args_parser().parse_args(argv)
@@ -73,26 +73,23 @@ def _main(argv: Sequence[str] | None) -> int:
     for name in args.sets:
         items = load_set(name, "dev", args.data_root, limit=args.limit)
         rows = []
-        for item in items:
-            image, why = read_image(item.path)
-            if image is None:
-                log.warning("skipping %s: %s", item.path, why)
-                continue
-            readings = rec.recognize([image])[0]
-            plans, reads = {}, {}
-            for mode in args.modes:
-                for side in CROP_SIDES if mode != "fast" else (0,):
-                    fr = FusedRecognizer(rec, reader, FusionConfig(mode=mode, crop_max_side=side))
-                    plan = fr.plan(image, list(readings))
-                    if side and (mode, 0) in plans and plan.regions == plans[(mode, 0)].regions:
-                        plans[(mode, side)] = plans[(mode, 0)]
+        for kept, images, _ in read_batches(items, lambda i: i.path, 1):
+            for item, image in zip(kept, images):
+                readings = rec.recognize([image])[0]
+                plans, reads = {}, {}
+                for mode in args.modes:
+                    for side in CROP_SIDES if mode != "fast" else (0,):
+                        fr = FusedRecognizer(rec, reader, FusionConfig(mode=mode, crop_max_side=side))
+                        if side and not fr.reads_whole(image, readings):  # the same regions as without: no second text-detector pass
+                            plans[(mode, side)] = plans[(mode, 0)]
+                            for pad in PADS:
+                                reads[(mode, side, pad)] = reads[(mode, 0, pad)]
+                            continue
+                        plan = fr.plan(image, list(readings))
+                        plans[(mode, side)] = plan
                         for pad in PADS:
-                            reads[(mode, side, pad)] = reads[(mode, 0, pad)]
-                        continue
-                    plans[(mode, side)] = plan
-                    for pad in PADS:
-                        reads[(mode, side, pad)] = reader.read(fr.region_crops(image, plan, pad))
-            rows.append((item, readings, plans, reads))
+                            reads[(mode, side, pad)] = reader.read(fr.region_crops(image, plan, pad))
+                rows.append((item, readings, plans, reads))
         cache[name] = rows
         log.info("%s: %d images read (%.0f s so far)", name, len(rows), time.time() - t0)
 
