@@ -33,7 +33,7 @@ import numpy as np
 from recognizer.synth import degrade, glyphs, textures
 from recognizer.synth.generate import generate_with
 from recognizer.synth.painting import blend_mask, draw_plate, hull_points, paint_sign, plate_colors, shape_mask
-from recognizer.synth.scene import keep_legible, zoom_to_fit
+from recognizer.synth.scene import hull_boxes, keep_legible, warp_view, zoom_to_fit
 
 log = logging.getLogger(__name__)
 
@@ -524,15 +524,8 @@ def render_plate(rng: np.random.Generator, fonts: Sequence[Sequence[str]], confi
     canvas, ink = _paint(rng, cfg, fonts, material, lay, plate, ox, oy, (ch, cw), light_on_dark, low, info)
 
     # Warp to the output, pre-blurring when shrinking so thin strokes do not alias away.
-    Mc = M @ np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], np.float64)
-    shrink = float(np.linalg.norm(quad[3] - quad[0])) / H
-    if shrink > 1.3:
-        canvas = cv2.GaussianBlur(canvas, (0, 0), 0.4 * shrink)
-    out = cv2.warpPerspective(canvas, Mc, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
-    boxes = np.empty((len(chars), 4), np.float32)
-    for i, hull in enumerate(lay.hulls):
-        p = cv2.perspectiveTransform(hull.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
-        boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
+    out = warp_view(canvas, M, (ox, oy), quad, (W, H), blur=0.4)
+    boxes = hull_boxes(lay.hulls, M)
 
     if not cfg.clean:
         digit_h = float(np.median(boxes[:, 3] - boxes[:, 1]))

@@ -202,23 +202,13 @@ def render_sample(
         degrade.lighting(rng, canvas, gh)
 
     # 6. Warp to the output, pre-blurring when shrinking to limit aliasing.
-    Mc = M @ np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], np.float64)
-    shrink = float(np.linalg.norm(quad[3] - quad[0])) / out_h
-    if shrink > 1.3:
-        canvas = cv2.GaussianBlur(canvas, (0, 0), 0.45 * shrink)
-    out = cv2.warpPerspective(canvas, Mc, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    out = warp_view(canvas, M, (ox, oy), quad, (out_w, out_h), blur=0.45)
 
     # Boxes: hull points (number coordinates) through the same transform.
-    boxes = np.empty((len(hulls), 4), np.float32)
-    for i, h in enumerate(hulls):
-        p = cv2.perspectiveTransform(h.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
-        boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
+    boxes = hull_boxes(hulls, M)
 
     text_chars = np.array([g.char for g in plan.suffix], dtype=object)
-    text_boxes = np.zeros((len(plan.text_hulls), 4), np.float32)
-    for i, h in enumerate(plan.text_hulls):
-        p = cv2.perspectiveTransform(h.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
-        text_boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
+    text_boxes = hull_boxes(plan.text_hulls, M)
     inside = (text_boxes[:, 0] >= 0) & (text_boxes[:, 1] >= 0) & (text_boxes[:, 2] <= out_w) & (text_boxes[:, 3] <= out_h)
     keep = inside & (text_boxes[:, 3] - text_boxes[:, 1] >= 4)
     text_boxes, text_chars = text_boxes[keep], tuple(str(c) for c in text_chars[keep])
@@ -259,6 +249,29 @@ def zoom_to_fit(rel: np.ndarray, centre: np.ndarray, toward: np.ndarray, ink: np
         rel = rel * grow
         centre = 0.7 * centre + 0.3 * toward
     return quad, M
+
+
+def warp_view(canvas: np.ndarray, M: np.ndarray, origin: tuple[int, int], quad: np.ndarray, size: tuple[int, int], *,
+              blur: float) -> np.ndarray:
+    """The view ``quad`` of ``canvas`` (whose top-left is ``origin`` in the coordinates of ``quad``
+    and ``M``) warped onto an output of ``size`` (width, height), the canvas blurred by
+    ``blur`` x the shrink factor first when the view shrinks more than 1.3x (thin strokes
+    would alias away)."""
+    ox, oy = origin
+    Mc = M @ np.array([[1, 0, ox], [0, 1, oy], [0, 0, 1]], np.float64)
+    shrink = float(np.linalg.norm(quad[3] - quad[0])) / size[1]
+    if shrink > 1.3:
+        canvas = cv2.GaussianBlur(canvas, (0, 0), blur * shrink)
+    return cv2.warpPerspective(canvas, Mc, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+
+
+def hull_boxes(hulls: Sequence[np.ndarray], M: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` float32 xyxy output boxes of ink hulls ``(K, 2)`` seen through the perspective ``M``."""
+    boxes = np.zeros((len(hulls), 4), np.float32)
+    for i, h in enumerate(hulls):
+        p = cv2.perspectiveTransform(h.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
+        boxes[i] = (p[:, 0].min(), p[:, 1].min(), p[:, 0].max() + 1, p[:, 1].max() + 1)
+    return boxes
 
 
 def keep_legible(rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, min_std: float = 12 / 255) -> np.ndarray:
