@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import pytest
 from procs import stop
+from shipped import needs_models
 from video_helpers import count_frames
 
 from recognizer.cli import main
@@ -142,17 +143,7 @@ def _grow(mask: np.ndarray) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
 
 
-def _shipped() -> bool:
-    from recognizer.weights import WeightsNotFoundError, resolve_weights
-
-    try:
-        resolve_weights(None, "detector"), resolve_weights(None, "classifier")
-    except WeightsNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _shipped(), reason="shipped weights (weights/*.pt) not present")
+@needs_models
 @pytest.mark.timeout(120)
 def test_recognizer_image_reads_transparent_pngs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.delenv("RECOGNIZER_WEIGHTS", raising=False)

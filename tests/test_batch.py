@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import signal
 import subprocess
@@ -19,27 +18,18 @@ from pathlib import Path
 
 import cv2
 import pytest
+from shipped import needs_models, shipped_weights
 from video_helpers import count_frames
 
 from recognizer.batch import BatchInputError, Job, discover, is_complete, part_pid, unique_names
 from recognizer.cli import main
 from recognizer.records import CONFIRMED, FRAME, TRACK_ENDED, read_log
 from recognizer.synth.footage import ClipSpec, make_bench_clip, synthetic_frame
-from recognizer.weights import WeightsNotFoundError, resolve_weights
 
 REPO = Path(__file__).resolve().parents[1]
 COMPARED = (FRAME, CONFIRMED, TRACK_ENDED)  # the run and summary records hold timings
 
 
-def _shipped() -> bool:
-    try:
-        resolve_weights(None, "detector"), resolve_weights(None, "classifier")
-    except WeightsNotFoundError:
-        return False
-    return True
-
-
-needs_models = pytest.mark.skipif(not _shipped(), reason="shipped weights (weights/*.pt) not present")
 
 
 def _clip(path: Path, frames: int, number: str, seed: int) -> Path:
@@ -81,13 +71,6 @@ def _parts(out: Path) -> list[Path]:
     return sorted(out.glob(".*.part.*"))
 
 
-@pytest.fixture(scope="module")
-def ray_address() -> str:
-    ray = pytest.importorskip("ray")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20, log_to_driver=False, logging_level=logging.ERROR)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +89,7 @@ def footage(tmp_path_factory: pytest.TempPathFactory) -> dict:
     bad.write_bytes(os.urandom(4096))
     refs = root / "refs"
     refs.mkdir()
-    logs = [_run_log(src, refs / f"{k}.jsonl") for k, src in enumerate(sources)] if _shipped() else []
+    logs = [_run_log(src, refs / f"{k}.jsonl") for k, src in enumerate(sources)] if shipped_weights() else []
     return {"sources": sources, "bad": bad, "logs": logs, "root": root}
 
 

@@ -34,13 +34,6 @@ def _clip(path: Path, frames: int, seed: int) -> Path:
     return make_bench_clip(path, frames, ClipSpec(width=96, height=64, fps=24.0, numbers=("47",), seed=seed))
 
 
-@pytest.fixture(scope="module")
-def ray_address() -> str:
-    ray = pytest.importorskip("ray")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20, log_to_driver=False, logging_level=logging.ERROR)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
 
 
 def _summary(out: Path) -> dict:

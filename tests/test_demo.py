@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from shipped import needs_models
 
 from recognizer.compose import compose_readings
 from recognizer.demo import run_demo, score_log
@@ -199,18 +200,7 @@ def test_recognizer_demo_bad_input(tmp_path, tiny_checkpoints, capsys, extra, me
     assert not (tmp_path / "d" / "annotated.mp4").exists()
 
 
-def _shipped() -> bool:
-    try:
-        from recognizer.weights import default_weight_path
-
-        default_weight_path("classifier")
-        default_weight_path("detector")
-        return True
-    except Exception:
-        return False
-
-
-@pytest.mark.skipif(not _shipped(), reason="shipped weights (weights/*.pt) not present yet")
+@needs_models
 def test_shipped_weights_read_most_demo_numbers(tmp_path):
     from recognizer.engine import Recognizer
     from recognizer.weights import default_weight_path

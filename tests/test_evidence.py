@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from mapping_helpers import write_clip
+from shipped import needs_models
 
 from recognizer.cli import main
 from recognizer.evidence import CONTEXT, MAX_SIDE, EvidenceWriter, crop_view, evidence_name
@@ -17,18 +18,7 @@ from recognizer.records import CONFIRMED, FRAME, TRACK_ENDED, read_log
 from recognizer.sinks import SinkError
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
-from recognizer.weights import WeightsNotFoundError, resolve_weights
-
-
-def _shipped() -> bool:
-    try:
-        resolve_weights(None, "detector"), resolve_weights(None, "classifier")
-    except WeightsNotFoundError:
-        return False
-    return True
-
-
-needs_models = pytest.mark.skipif(not _shipped(), reason="shipped weights (weights/*.pt) not present")
+from recognizer.weights import resolve_weights
 
 
 def _reading(text: str, conf: float, x: float = 200.0, y: float = 200.0) -> Reading:

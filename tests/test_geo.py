@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mapping_helpers import START, distance_m, fix_times, true_position, write_clip, write_gpx, write_nmea
+from shipped import needs_models
 
 from recognizer.cli import main
 from recognizer.geo import (
@@ -31,7 +32,6 @@ from recognizer.geo import (
     video_start_time,
 )
 from recognizer.records import CONFIRMED, read_log
-from recognizer.weights import WeightsNotFoundError, resolve_weights
 
 TOLERANCE_M = 0.5
 """How far a number's position may be from the camera's true position at its best view."""
@@ -40,15 +40,6 @@ T0 = START.timestamp()
 FRAMES = 75  # 5 s at 15 fps: the shipped models confirm 3-4 numbers of the bench footage
 
 
-def _shipped() -> bool:
-    try:
-        resolve_weights(None, "detector"), resolve_weights(None, "classifier")
-    except WeightsNotFoundError:
-        return False
-    return True
-
-
-needs_models = pytest.mark.skipif(not _shipped(), reason="shipped weights (weights/*.pt) not present")
 
 
 # --------------------------------------------------------------------------- interpolation

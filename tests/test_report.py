@@ -21,25 +21,17 @@ import cv2
 import numpy as np
 import pytest
 from mapping_helpers import START, fix_times, write_clip, write_gpx
+from shipped import needs_models, shipped_weights
 
 from recognizer.cli import main
 from recognizer.records import CONFIRMED, read_log
 from recognizer.results import numbers_from_records
-from recognizer.weights import WeightsNotFoundError, resolve_weights
+from recognizer.weights import resolve_weights
 
 REPO = Path(__file__).resolve().parents[1]
 KNOWN = "# the street in the clip\n1-99 odd\n2-98 even\n201-299 odd\n1350\n"
 
 
-def _shipped() -> bool:
-    try:
-        resolve_weights(None, "detector"), resolve_weights(None, "classifier")
-    except WeightsNotFoundError:
-        return False
-    return True
-
-
-needs_models = pytest.mark.skipif(not _shipped(), reason="shipped weights (weights/*.pt) not present")
 
 
 def _browser() -> str | None:
@@ -53,7 +45,7 @@ def _browser() -> str | None:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A real run with every output: the annotated video, evidence, positions and --expect."""
-    if not _shipped():
+    if not shipped_weights():
         pytest.skip("shipped weights (weights/*.pt) not present")
     root = tmp_path_factory.mktemp("report")
     clip = write_clip(root / "dashcam.mp4", 75)
