@@ -51,11 +51,9 @@ def sink_cost(clip: Path, out: Path) -> dict:
 
     from recognizer.engine import Recognizer
     from recognizer.evidence import EvidenceWriter
-    from recognizer.pipeline import Pipeline
-    from recognizer.session import Outputs, run_session
+    from recognizer.runner import run
     from recognizer.sinks.numbers import NumbersSink
     from recognizer.sources import open_source
-    from recognizer.tracking import Tracker
     from recognizer.weights import resolve_weights
 
     costs: list[float] = []
@@ -69,10 +67,7 @@ def sink_cost(clip: Path, out: Path) -> dict:
     folder = out / "timed-evidence"
     shutil.rmtree(folder, ignore_errors=True)
     rec = Recognizer.from_checkpoints(resolve_weights(None, "detector"), resolve_weights(None, "classifier"), device="cpu", tta=False)
-    outputs = Outputs()
-    outputs.add_numbers(Timed(evidence=EvidenceWriter(folder)))
-    with open_source(str(clip)) as source:
-        summary = run_session(Pipeline(source, rec, tracker=Tracker()), outputs)
+    summary = run(open_source(str(clip)), rec, numbers=lambda: Timed(evidence=EvidenceWriter(folder)))
     ms = sorted(c * 1000 for c in costs)
     return {"frames": summary.frames, "mean_ms": statistics.mean(ms), "p99_ms": ms[int(0.99 * (len(ms) - 1))], "max_ms": ms[-1],
             "pictures": len(list(folder.glob("*.jpg")))}

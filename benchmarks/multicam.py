@@ -4,11 +4,10 @@ For each camera count N (default 1, 2 and 4) the same work is run two ways, one 
 other in one invocation of this script:
 
 * **shared**: one process runs the N cameras as ``recognizer run CAM CAM ...`` does
-  (:class:`~recognizer.multiplex.MultiPipeline` and :func:`~recognizer.multisession.run_multi_session`:
-  one model, frames of all cameras in the same batches, one tiled window);
-* **separate**: N processes, each running one camera as ``recognizer run CAM`` does
-  (:class:`~recognizer.pipeline.Pipeline` and :func:`~recognizer.session.run_session`), all at
-  the same time.
+  (:func:`~recognizer.runner.run`: one model, frames of all cameras in the same batches, one
+  tiled window);
+* **separate**: N processes, each running one camera as ``recognizer run CAM`` does (the same
+  :func:`~recognizer.runner.run` with one source), all at the same time.
 
 Each camera is a :class:`~recognizer.synth.footage.SyntheticCamera` (640x480, ``--fps`` frames
 per second, its own seed) for ``--seconds``. Every process loads the models and chooses its
@@ -83,33 +82,21 @@ def _round(value: float | None) -> float | None:
 def worker(cameras: int, seconds: float, fps: float, start_at: float, out: Path, device: str = "cpu") -> None:
     """Run ``cameras`` synthetic cameras in this process (one: the single-source path), from
     ``start_at`` (wall clock) for ``seconds``; write the figures to ``out`` as JSON."""
-    from recognizer.multiplex import MultiPipeline
-    from recognizer.multisession import MultiOutputs, run_multi_session
-    from recognizer.pipeline import Pipeline, PipelineConfig
-    from recognizer.session import Outputs, run_session
+    from recognizer.pipeline import PipelineConfig
+    from recognizer.runner import run
     from recognizer.sinks import TiledWindow
     from recognizer.synth.footage import ClipSpec, SyntheticCamera
-    from recognizer.tracking import Tracker
 
     recognizer, workers = _load_models(device)
     late = time.time() - start_at
     if late < 0:
         time.sleep(-late)
     cams = [SyntheticCamera(ClipSpec(width=640, height=480, fps=fps, seed=k), frames=int(round(seconds * fps))) for k in range(cameras)]
-    for cam in cams:
-        cam.open()
+    names = [f"cam{k}" for k in range(cameras)]
+    window = _NullWindow() if cameras == 1 else TiledWindow(names, window=_NullWindow())
     ru0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-    if cameras == 1:
-        config = PipelineConfig(batch_size=4, workers=workers)
-        summary = run_session(Pipeline(cams[0], recognizer, tracker=Tracker(), config=config), Outputs(window=_NullWindow()))
-        per_camera = [summary]
-    else:
-        names = [f"cam{k}" for k in range(cameras)]
-        config = PipelineConfig(batch_size=max(4, cameras), workers=workers)
-        pipe = MultiPipeline(cams, recognizer, names=names, trackers=[Tracker() for _ in cams], config=config)
-        outputs = MultiOutputs(names, [Outputs() for _ in names], window=TiledWindow(names, window=_NullWindow()))
-        summary = run_multi_session(pipe, outputs)
-        per_camera = summary.sources
+    summary = run(cams, recognizer, names=names, config=PipelineConfig(batch_size=max(4, cameras), workers=workers), window=window)
+    per_camera = summary.sources or [summary]
     wall = time.monotonic() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     if summary.exception is not None:

@@ -26,8 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recognizer.records import SUMMARY, run_record
-from recognizer.sinks import JsonlLog
+from recognizer.records import SUMMARY
 from recognizer.sinks.numbers import NumbersPlan
 
 __all__ = [
@@ -383,19 +382,6 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-class _ProgressLog(JsonlLog):
-    """The ``--log`` sink of a job, telling ``on_frame(frames so far)`` after each frame."""
-
-    def __init__(self, path: Path, on_frame: Callable[[int], None] | None) -> None:
-        super().__init__(path)
-        self.on_frame = on_frame
-
-    def emit(self, result: Any, image: Any = None) -> None:
-        super().emit(result, image)
-        if self.on_frame is not None:
-            self.on_frame(self.frames)
-
-
 def _named_as(text: str | None, finals: dict[str, str]) -> str | None:
     """``text`` with each temporary output path replaced by the final one."""
     for tmp, final in finals.items():
@@ -415,11 +401,9 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
     The outputs are renamed into place only when the run completed; otherwise they are deleted
     and the result says why (``status`` failed with a one-line ``error``, or interrupted).
     """
-    from recognizer.pipeline import Pipeline, PipelineConfig
-    from recognizer.session import open_outputs, run_session
-    from recognizer.sinks import SinkError
-    from recognizer.sources import ImageFolderSource, SourceError, VideoFileSource
-    from recognizer.tracking import Tracker
+    from recognizer.pipeline import PipelineConfig
+    from recognizer.runner import run
+    from recognizer.sources import ImageFolderSource, VideoFileSource
 
     out = Path(out)
     token = part_token()
@@ -432,32 +416,31 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
     # Errors name the outputs asked for, not the temporary files (deleted when a job fails).
     finals = {str(log_tmp): str(log_final), str(video_tmp): str(video_final), str(evidence_tmp): str(evidence_final)}
     source = VideoFileSource(job.path) if job.kind == "video" else ImageFolderSource(job.path)
+    text_reader = None
+    if reader != "digits":
+        from recognizer.textreader import load_text_reader
+
+        text_reader = load_text_reader(threads=1)
+    frames = 0
+
+    def progress(_: Any) -> None:
+        nonlocal frames
+        frames += 1
+        if on_frame is not None:
+            on_frame(frames)
+
     t0 = time.monotonic()
     renamed = False
     try:
-        outputs = None
-        try:
-            source.open()
-            outputs = open_outputs(save=video_tmp if save_video else None, fps=source.fps)
-            outputs.log = _ProgressLog(log_tmp, on_frame)
-            outputs.log.open()
-            sink = numbers.sink(job.path, evidence_tmp, evidence_final.name) if numbers is not None else None
-            if sink is not None:  # pictures named by their final folder, relative to DIR (the log's)
-                outputs.add_numbers(sink)
-            from recognizer.textreader import load_text_reader
-            from recognizer.textworker import make_checker
-
-            checker = make_checker(reader, load_text_reader(threads=1) if reader != "digits" else None, synchronous=True)
-            pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=batch, workers=workers, live=False),
-                                text_checker=checker)
-            outputs.log.write(run_record(source.describe(), live=False, batch=batch, workers=workers, input=identity,
-                                         reader=reader if checker is not None else "digits"))
-        except (SourceError, SinkError) as exc:
-            if outputs is not None:
-                outputs.finalize(None)
-            result.status, result.error = "failed", _named_as(str(exc), finals)
-            return result
-        summary = run_session(pipeline, outputs)
+        summary = run(
+            source, recognizer, config=PipelineConfig(batch_size=batch, workers=workers, live=False),
+            reader=reader, text_reader=text_reader, save=video_tmp if save_video else None, log=log_tmp,
+            # pictures named by their final folder, relative to DIR (the log's)
+            numbers=(lambda: numbers.sink(job.path, evidence_tmp, evidence_final.name)) if numbers is not None else None,
+            record={"input": identity}, on_frame=progress,
+        )
+        if summary.exception is not None and not summary.started and isinstance(summary.exception, KeyboardInterrupt):
+            raise summary.exception
         result.frames, result.confirmed = summary.frames, list(summary.confirmed)
         result.status, result.error = summary.status, _named_as(summary.error, finals)
         if summary.status == "completed":

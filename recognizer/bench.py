@@ -124,39 +124,39 @@ def run_sequential(clip: Path, recognizer: Any, out_path: Path) -> BenchResult:
     return BenchResult("sequential", frames, seconds, ms)
 
 
-def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, workers: int = 1,
-                 checker: Callable[[], Any] | None = None) -> BenchResult:
+def run_threaded(clip: Path, recognizer: Any, out_path: Path, *, batch: int, workers: int = 1, reader: str = "digits",
+                 text_reader: Any = None) -> BenchResult:
     """The real pipeline on the clip, as ``recognizer run CLIP --save OUT --batch N`` runs it
-    (``checker``: makes the run's :class:`recognizer.textworker.TextChecker`, the text reader)."""
+    (``reader``/``text_reader``: the text reader beside the digit models, read synchronously on
+    the video's clock as an offline run reads it)."""
     import torch
 
-    from recognizer.pipeline import Pipeline, PipelineConfig
-    from recognizer.session import open_outputs, run_session
-    from recognizer.tracking import Tracker
+    from recognizer.pipeline import PipelineConfig
+    from recognizer.runner import run
 
-    with VideoFileSource(clip) as src:
-        outputs = open_outputs(save=out_path, fps=src.fps)
-        cfg = PipelineConfig(batch_size=batch, workers=workers)
-        text = checker() if checker is not None else None
-        summary = run_session(Pipeline(src, recognizer, tracker=Tracker(), config=cfg, text_checker=text), outputs)
+    summary = run(VideoFileSource(clip), recognizer, config=PipelineConfig(batch_size=batch, workers=workers),
+                  reader=reader, text_reader=text_reader, save=out_path)
     if summary.exception is not None:
         raise summary.exception
     n = max(summary.frames, 1)
     ms = {k: 1000.0 * v / n for k, v in summary.stage_seconds.items()}
     threads = torch.get_num_threads()
-    reader = f", text reader ({text.stats.reads} reads, {text.stats.detections} detector passes)" if text is not None else ""
+    text = summary.text_stats[0] if summary.text_stats else None
+    reader_note = f", text reader ({text.reads} reads, {text.detections} detector passes)" if text is not None else ""
+    with VideoFileSource(out_path) as written_video:  # what the file holds, read back
+        written = written_video.frame_count
     return BenchResult(
-        f"threaded, batch {batch}, {workers} worker(s) x {threads} torch thread(s){reader}",
+        f"threaded, batch {batch}, {workers} worker(s) x {threads} torch thread(s){reader_note}",
         summary.frames,
         summary.seconds,
         ms,
-        {"batch": batch, "workers": workers, "torch_threads": threads, "dropped": summary.dropped, "written": outputs.video.frames,
-         "text_reader": text.stats.to_dict() if text is not None else None},
+        {"batch": batch, "workers": workers, "torch_threads": threads, "dropped": summary.dropped, "written": written,
+         "text_reader": text.to_dict() if text is not None else None},
     )
 
 
-def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 1,
-             checker: Callable[[], Any] | None = None) -> BenchResult:
+def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 1, reader: str = "digits",
+             text_reader: Any = None) -> BenchResult:
     """A synthetic camera at ``spec.fps`` through the live pipeline; frames drawn and "shown".
 
     Latency is measured from the moment the capture thread got a frame to the moment it was
@@ -164,22 +164,20 @@ def run_live(recognizer: Any, seconds: float, spec: ClipSpec, *, workers: int = 
     """
     import torch
 
-    from recognizer.pipeline import Pipeline, PipelineConfig
-    from recognizer.session import Outputs, run_session
-    from recognizer.tracking import Tracker
+    from recognizer.pipeline import PipelineConfig
+    from recognizer.runner import run
 
     cam = SyntheticCamera(spec, frames=int(round(seconds * spec.fps)))
-    with cam:
-        text = checker() if checker is not None else None
-        pipe = Pipeline(cam, recognizer, tracker=Tracker(), config=PipelineConfig(batch_size=4, workers=workers), text_checker=text)
-        summary = run_session(pipe, Outputs(window=_NullDisplay()))
+    summary = run(cam, recognizer, config=PipelineConfig(batch_size=4, workers=workers), reader=reader,
+                  text_reader=text_reader, window=_NullDisplay())
+    text = bool(summary.text_stats)
     if summary.exception is not None:
         raise summary.exception
     lat = list(summary.latencies_ms)
     third = max(len(lat) // 3, 1)
     n = max(summary.frames, 1)
     return BenchResult(
-        f"live, {workers} worker(s) x {torch.get_num_threads()} torch thread(s)" + (", text reader" if text is not None else ""),
+        f"live, {workers} worker(s) x {torch.get_num_threads()} torch thread(s)" + (", text reader" if text else ""),
         summary.frames,
         summary.seconds,
         {k: 1000.0 * v / n for k, v in summary.stage_seconds.items()},
@@ -300,7 +298,8 @@ def benchmark(
     live_seconds: float = 10.0,
     repeats: int = 1,
     workdir: Path | None = None,
-    checker: Callable[[], Any] | None = None,
+    reader: str = "digits",
+    text_reader: Any = None,
 ) -> dict[str, Any]:
     """Run every measurement; returns plain values (see :class:`BenchResult`).
 
@@ -309,7 +308,7 @@ def benchmark(
     setting ``(workers, torch threads)`` runs with ``batch`` and with batch 1; the live run uses
     ``live_setting`` (default: the first setting). With ``repeats > 1`` every run is repeated
     and the best (highest FPS) kept, which filters out moments when other work shares the CPU.
-    With ``checker`` (makes a :class:`recognizer.textworker.TextChecker`), each threaded
+    With a ``text_reader`` (and ``reader`` mode ``fast`` or ``accurate``), each threaded
     setting also runs at ``batch`` with the text reader on, and the live run is made with it
     on and off.
     """
@@ -340,9 +339,9 @@ def benchmark(
                 jobs.append(
                     (threads, lambda b=b, w=workers: run_threaded(clip, recognizer, tmpdir / "thr.mp4", batch=b, workers=w))
                 )
-            if checker is not None:
+            if text_reader is not None:
                 jobs.append((threads, lambda w=workers: run_threaded(clip, recognizer, tmpdir / "thr.mp4", batch=batch, workers=w,
-                                                                     checker=checker)))
+                                                                     reader=reader, text_reader=text_reader)))
         results: list[list[BenchResult]] = [[] for _ in jobs]
         try:
             torch.set_num_threads(default_threads)
@@ -371,9 +370,9 @@ def benchmark(
                 workers, threads = live_setting or settings[0]
                 torch.set_num_threads(threads)
                 report["live"] = _in_fresh_thread(lambda: run_live(recognizer, live_seconds, spec, workers=workers)).to_dict()
-                if checker is not None:
-                    report["live_text"] = _in_fresh_thread(
-                        lambda: run_live(recognizer, live_seconds, spec, workers=workers, checker=checker)).to_dict()
+                if text_reader is not None:
+                    report["live_text"] = _in_fresh_thread(lambda: run_live(recognizer, live_seconds, spec, workers=workers,
+                                                                            reader=reader, text_reader=text_reader)).to_dict()
         finally:
             torch.set_num_threads(default_threads)
     report["machine"]["loadavg_end"] = machine_info().get("loadavg")

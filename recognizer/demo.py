@@ -216,11 +216,9 @@ def run_demo(
     Raises:
         recognizer.pipeline.PipelineError, recognizer.sinks.SinkError: the run failed.
     """
-    from recognizer.pipeline import Pipeline, PipelineConfig
-    from recognizer.records import run_record
-    from recognizer.session import open_outputs, run_session
+    from recognizer.pipeline import PipelineConfig
+    from recognizer.runner import run
     from recognizer.sources import open_source
-    from recognizer.tracking import Tracker
 
     out = Path(out_dir)
     secs: dict[str, float] = {}
@@ -228,24 +226,11 @@ def run_demo(
     clip = make_street_clip(out, cfg, fonts=fonts)
     secs["clip"] = time.perf_counter() - t0
     annotated, log_path = out / "annotated.mp4", out / "readings.jsonl"
-    source = open_source(str(clip.video))
     t0 = time.perf_counter()
-    try:
-        source.open()
-        outputs = open_outputs(save=annotated, log=log_path, fps=source.fps)
-        try:
-            outputs.log.write(run_record(source.describe(), demo=clip.truth["config"]))
-        except BaseException:
-            outputs.close()
-            raise
-        from recognizer.textworker import make_checker
-
-        checker = make_checker(reader_mode, text_reader, synchronous=True)  # a file, no window: same clip, same result
-        pipeline = Pipeline(source, recognizer, tracker=Tracker(),
-                            config=PipelineConfig(batch_size=batch, workers=workers, live=False), text_checker=checker)
-        summary = run_session(pipeline, outputs, progress=progress, total=clip.truth["frames"], hud=True)
-    finally:
-        source.close()
+    # A file and no window: the text reader reads synchronously, so the same clip gives the same result.
+    summary = run(open_source(str(clip.video)), recognizer, config=PipelineConfig(batch_size=batch, workers=workers, live=False),
+                  reader=reader_mode if text_reader is not None else "digits", text_reader=text_reader,
+                  save=annotated, log=log_path, record={"demo": clip.truth["config"]}, progress=progress)
     if summary.exception is not None:  # failed or interrupted: the outputs are finalized
         raise summary.exception
     secs["run"] = time.perf_counter() - t0

@@ -1,32 +1,48 @@
-"""The threaded capture -> inference -> (main thread) track + render loop.
+"""The threaded capture -> inference -> (main thread) track loop, for one source or many.
 
 ::
 
-    capture thread --frames--> inference worker(s) --batches--> main thread
-         |  live: newest-frame slot, drops counted        reorder, track, render, window, sinks
-         |  file: bounded queue, back-pressure, never drops
+    capture thread per source --frames--> inference worker(s) --batches--> main thread
+      live: newest-frame slot (drops counted)   one batch mixes sources    per source: track,
+      file: bounded queue, never drops          (round robin)              then the session
 
-* Every queue is bounded and every ``get``/``put`` waits at most ``config.poll`` seconds before
-  checking the stop event again, so no thread can hang on a queue.
+* One source is a run of one: the same threads, batching and results as several. Each source
+  keeps its own drop policy, frame index, timestamps, reconnects and tracker; only the model is
+  shared (the anchor is DeepStream's stream multiplexer).
+* Every queue is bounded and every wait lasts at most ``config.poll`` seconds before checking
+  the stop event again, so no thread can hang on a queue.
 * A stage that fails stores its exception and sets the stop event; iterating the pipeline on the
-  main thread then raises :class:`PipelineError` naming the stage.
-* Batching: file sources fill batches up to ``batch_size`` (throughput); live sources hand over
-  whatever is ready (latency). A batch also ends early when its frames would hold more than
-  ``batch_pixels`` pixels (the detector holds about 30 bytes per input pixel while it runs).
+  main thread then raises :class:`PipelineError` naming the stage. A source that fails ends
+  alone (:class:`SourceEnded` with its error) unless it is the only one.
+* Batching (:meth:`Pipeline._claim`): file sources fill batches up to ``batch_size``
+  (throughput); live sources hand over whatever is ready (latency), never waited for. A batch
+  takes the sources round robin, starting after the source served last, so a busy source cannot
+  starve another, and a source with nothing ready (stalled, reconnecting) never holds it up. A
+  batch also ends early when its frames would hold more than ``batch_pixels`` pixels (the
+  detector holds about 30 bytes per input pixel while it runs).
 * Memory is bounded: in file mode the frames captured but not yet handed to the main thread
-  hold at most ``max_frame_bytes`` (and at least one frame), whatever the queue sizes.
+  hold at most ``max_frame_bytes`` (shared out between the file sources, at least one frame
+  each), whatever the queue sizes.
 * ``workers`` inference threads may run at once (on a 2-core CPU two workers with one torch
   thread each beat one worker with two, see BENCHMARKS.md). Each batch gets a sequence number
   when it is taken, and the main thread puts results back in that order.
-* The tracker is updated on the main thread, in frame order, and touched by no other thread.
-* A source's capture side (its thread's loop and buffer) is a ``_Lane``; several sources
-  sharing the model are :class:`recognizer.multiplex.MultiPipeline`, built on these pieces.
+* The trackers are updated on the main thread, in frame order, and touched by no other thread;
+  a source's end carries the tracks it closed.
 
 Usage (main thread)::
 
-    with source, Pipeline(source, recognizer, tracker=Tracker(), config=cfg) as pipe:
-        for result in pipe:
-            show(draw(result))
+    with source, Pipeline(source, recognizer, trackers=Tracker(), config=cfg) as pipe:
+        for item in pipe:
+            if isinstance(item, FrameResult):
+                show(draw(item))
+
+    with Pipeline([cam0, cam1], recognizer, names=["gate1", "gate2"],
+                  trackers=[Tracker(), Tracker()]) as pipe:
+        for item in pipe:
+            if isinstance(item, SourceEnded):
+                print(item.name, "ended", item.error or "")
+            else:
+                print(item.source, item.frame.index, [r.text for r in item.readings])
 """
 from __future__ import annotations
 
@@ -36,14 +52,14 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from recognizer.sources import Source
-from recognizer.tracking import Tracker, TrackUpdate
+from recognizer.tracking import TrackEnded, Tracker, TrackUpdate
 from recognizer.types import Frame, Reading
 
 __all__ = [
@@ -53,6 +69,8 @@ __all__ = [
     "PipelineError",
     "PipelineStats",
     "RecognizerLike",
+    "SourceEnded",
+    "TextCheckerLike",
     "TimedRecognizerLike",
     "recognize_timed",
 ]
@@ -93,6 +111,21 @@ def recognize_timed(
         readings, timings = recognizer.recognize_timed(images)
         return readings, dict(timings or {})
     return recognizer.recognize(images), {}
+
+
+class TextCheckerLike(Protocol):
+    """What the pipeline asks of a source's text checker
+    (:class:`recognizer.textworker.TextChecker`), on the main thread: the reads that came back
+    go into the tracker, the numbers found lately join the frame's readings, the frame's tracks
+    are offered for reading, and it is closed with the run."""
+
+    def apply(self, tracker: Tracker) -> int: ...
+
+    def found(self) -> list[Reading]: ...
+
+    def submit(self, image: np.ndarray, update: TrackUpdate, timestamp: float | None = None) -> int: ...
+
+    def close(self, timeout: float = 5.0) -> None: ...
 
 
 class PipelineError(RuntimeError):
@@ -176,8 +209,7 @@ class FrameResult:
             ``recognize_timed`` (empty for a recognizer without it).
         origin: ``frame.origin``: the file the frame came from, for sources made of several
             video files (else None).
-        source: the name of the frame's source in a run of several sources
-            (:class:`recognizer.multiplex.MultiPipeline`); None with one source.
+        source: the name of the frame's source in a run of several sources; None with one.
         source_index: the position of that source in the run (0 with one source).
     """
 
@@ -192,6 +224,26 @@ class FrameResult:
     origin: str | None = None
     source: str | None = None
     source_index: int = 0
+
+
+@dataclass(frozen=True)
+class SourceEnded:
+    """Handed out by :class:`Pipeline` after the last frame of a source.
+
+    Attributes:
+        name: the source's name; index: its position in the run.
+        error: why it failed, one line (``"camera 'camera 2' was lost and did not come back
+            within 30 s"``); None when it simply ended (end of file, ``max_frames``, the run
+            stopped).
+        exception: the exception behind ``error``.
+        tracks: the tracks its end closed (the tracks still open at its last frame).
+    """
+
+    name: str
+    index: int
+    error: str | None = None
+    exception: BaseException | None = None
+    tracks: tuple[TrackEnded, ...] = ()
 
 
 @dataclass
@@ -229,7 +281,7 @@ class _Captured:
     def __init__(self, frame: Frame, captured_at: float, lane: int = 0) -> None:
         self.frame = frame
         self.captured_at = captured_at
-        self.lane = lane  # the index of the source it came from (several sources)
+        self.lane = lane  # the index of the source it came from
 
 
 @dataclass
@@ -284,52 +336,35 @@ class _ByteBudget:
 
 
 class _LatestSlot:
-    """A tiny buffer keeping the newest ``capacity`` items; older ones are dropped and counted."""
+    """The newest ``capacity`` frames of a live source; older ones are dropped and counted."""
 
     def __init__(self, capacity: int) -> None:
         self._items: deque[_Captured] = deque()
         self._capacity = capacity
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self.dropped = 0
 
     def put(self, item: _Captured) -> None:
-        with self._cond:
+        with self._lock:
             while len(self._items) >= self._capacity:
                 self._items.popleft()
                 self.dropped += 1
             self._items.append(item)
-            self._cond.notify()
-
-    def take(self, max_items: int, timeout: float, max_pixels: int | None = None) -> list[_Captured]:
-        """Up to ``max_items`` of the newest items, oldest first, holding at most ``max_pixels``
-        pixels (at least one item); [] after ``timeout`` s."""
-        with self._cond:
-            if not self._items:
-                self._cond.wait(timeout)
-            out: list[_Captured] = []
-            pixels = 0
-            while self._items and len(out) < max_items:
-                px = _pixels(self._items[0])
-                if out and max_pixels is not None and pixels + px > max_pixels:
-                    break
-                out.append(self._items.popleft())
-                pixels += px
-            return out
 
     def take_one(self, max_pixels: int | None = None) -> _Captured | None:
-        """The oldest item kept, without waiting, unless it holds more than ``max_pixels``."""
-        with self._cond:
+        """The oldest frame kept, without waiting, unless it holds more than ``max_pixels``."""
+        with self._lock:
             if not self._items or (max_pixels is not None and _pixels(self._items[0]) > max_pixels):
                 return None
             return self._items.popleft()
 
     def empty(self) -> bool:
-        with self._cond:
+        with self._lock:
             return not self._items
 
 
-class _Either:
-    """``is_set()`` of either of two events (the run's stop, the workers' "no more frames")."""
+class _AnyOf:
+    """``is_set()`` of either of two events (the run's stop, one source's "no more frames")."""
 
     def __init__(self, a: threading.Event, b: threading.Event) -> None:
         self.a, self.b = a, b
@@ -341,36 +376,85 @@ class _Either:
 _END = object()
 
 
+def _with_found(readings: Sequence[Reading], found: Sequence[Reading]) -> list[Reading]:
+    """``readings`` plus the numbers the text detector found lately, except where the digit
+    models read a number now (their reading is the same plate, a frame or two later)."""
+    out = list(readings)
+    for extra in found:
+        ex1, ey1, ex2, ey2 = extra.box
+        cx, cy = (ex1 + ex2) / 2, (ey1 + ey2) / 2
+        if not any(r.box[0] <= cx <= r.box[2] and r.box[1] <= cy <= r.box[3] for r in readings):
+            out.append(extra)
+    return out
+
+
+class _TrackStage:
+    """A source's tracker (and its text checker), updated on the main thread in frame order.
+
+    When a frame's ``origin`` (the file of a multi-file source) changes, the tracks of the last
+    file are ended instead of continued: its numbers are not the new file's. :meth:`finish`
+    ends the tracks still open when the source ends.
+    """
+
+    def __init__(self, tracker: Tracker | None, checker: TextCheckerLike | None = None) -> None:
+        self.tracker = tracker
+        self.checker = checker
+        self.origin: str | None = None  # file of the last frame handed out
+
+    def update(self, frame: Frame, readings: Sequence[Reading]) -> TrackUpdate:
+        assert self.tracker is not None
+        ended: tuple[TrackEnded, ...] = ()
+        if frame.origin != self.origin:
+            ended = self.tracker.finish() if self.origin is not None else ()
+            self.origin = frame.origin
+        h, w = frame.image.shape[:2]
+        if self.checker is not None:
+            self.checker.apply(self.tracker)  # the text reader's reads that came back since
+            readings = _with_found(readings, self.checker.found())
+        update = self.tracker.update(frame.index, frame.timestamp, readings, (w, h))
+        if self.checker is not None:
+            self.checker.submit(frame.image, update, frame.timestamp)
+        if ended:
+            update = dataclasses.replace(update, ended=ended + update.ended)
+        return update
+
+    def finish(self) -> tuple[TrackEnded, ...]:
+        return self.tracker.finish() if self.tracker is not None else ()
+
+
 class _Lane:
-    """One source's capture side: the capture thread's loop and the buffer it fills.
+    """One source's side of a run: its capture thread's loop, the buffer it fills, its counters
+    and its tracking.
 
     Live: a newest-frame slot (older frames are dropped and counted). File: a bounded queue
-    that never drops, with a byte budget holding the capture thread back. ``stats`` gets the
-    ``captured``/``dropped`` counts; ``on_frame`` (if given) is called after each frame is
-    buffered (a multiplexer waits on it).
+    that never drops, with a byte budget holding the capture thread back. ``on_frame`` is
+    called after each frame is buffered (the batcher waits on it).
     """
 
     def __init__(
         self,
         source: Source,
+        name: str,
+        index: int,
         config: PipelineConfig,
-        stats: PipelineStats,
         *,
         live: bool,
         realtime: bool,
-        index: int = 0,
-        frame_bytes: int | None = None,
-        on_frame: Any = None,
+        frame_bytes: int,
+        tracking: _TrackStage,
+        on_frame: Callable[[], None],
     ) -> None:
         self.source = source
+        self.name = name
+        self.index = index
         self.config = config
-        self.stats = stats
+        self.stats = PipelineStats()
         self.live = live
         self.realtime = realtime
-        self.index = index
+        self.tracking = tracking
         self.slot = _LatestSlot(config.live_buffer) if live else None
         self.frames: queue.Queue[_Captured] = queue.Queue(maxsize=config.queue_size)
-        self.budget = _ByteBudget(frame_bytes or config.max_frame_bytes) if not live else None
+        self.budget = _ByteBudget(frame_bytes) if not live else None
         self.done = threading.Event()  # the capture loop has ended
         self.stop = threading.Event()  # no more frames are wanted from this source
         self.held: _Captured | None = None  # a frame that did not fit in the last batch (file mode)
@@ -379,49 +463,48 @@ class _Lane:
 
     def capture(self, run_stop: threading.Event) -> None:
         """The capture thread's loop: read frames into the buffer until the source ends or
-        ``run_stop`` or :attr:`stop` is set."""
-        cfg = self.config
-        src = self.source
-        stop = _Either(run_stop, self.stop)
-        t0 = time.monotonic()
-        first_ts: float | None = None
+        ``run_stop`` or :attr:`stop` is set. A failure is kept in :attr:`error` (before
+        :attr:`done` is set) and announced after the source's last frame."""
         try:
-            while not stop.is_set():
-                if cfg.max_frames is not None and not self.live and self.stats.captured >= cfg.max_frames:
-                    break
-                frame = src.read(stop.is_set)
-                if frame is None:
-                    break
-                if self.realtime:
-                    # Play a file like a camera: wait until the frame's moment has come.
-                    if first_ts is None:
-                        first_ts = frame.timestamp
-                    due = t0 + (frame.timestamp - first_ts)
-                    while not stop.is_set() and time.monotonic() < due:
-                        time.sleep(min(cfg.poll, due - time.monotonic()))
-                if self.budget is not None and not self.budget.take(frame.image.nbytes, stop, cfg.poll):
-                    break
-                item = _Captured(frame, time.monotonic(), self.index)
-                self.stats.captured += 1
-                if self.slot is not None:
-                    self.slot.put(item)
-                    self.stats.dropped = self.slot.dropped
-                else:
-                    while not stop.is_set():
-                        try:
-                            self.frames.put(item, timeout=cfg.poll)
-                            break
-                        except queue.Full:
-                            continue
-                if self._on_frame is not None:
-                    self._on_frame()
-        except BaseException as exc:
-            self.error = exc  # known before ``done`` is set
-            raise
+            self._capture(_AnyOf(run_stop, self.stop))
+        except BaseException as exc:  # noqa: BLE001 - reported through SourceEnded
+            self.error = exc
         finally:
             self.done.set()
-            if self._on_frame is not None:
-                self._on_frame()
+            self._on_frame()
+
+    def _capture(self, stop: _AnyOf) -> None:
+        cfg = self.config
+        t0 = time.monotonic()
+        first_ts: float | None = None
+        while not stop.is_set():
+            if cfg.max_frames is not None and not self.live and self.stats.captured >= cfg.max_frames:
+                break
+            frame = self.source.read(stop.is_set)
+            if frame is None:
+                break
+            if self.realtime:
+                # Play a file like a camera: wait until the frame's moment has come.
+                if first_ts is None:
+                    first_ts = frame.timestamp
+                due = t0 + (frame.timestamp - first_ts)
+                while not stop.is_set() and time.monotonic() < due:
+                    time.sleep(min(cfg.poll, due - time.monotonic()))
+            if self.budget is not None and not self.budget.take(frame.image.nbytes, stop, cfg.poll):
+                break
+            item = _Captured(frame, time.monotonic(), self.index)
+            self.stats.captured += 1
+            if self.slot is not None:
+                self.slot.put(item)
+                self.stats.dropped = self.slot.dropped
+            else:
+                while not stop.is_set():
+                    try:
+                        self.frames.put(item, timeout=cfg.poll)
+                        break
+                    except queue.Full:
+                        continue
+            self._on_frame()
 
     def ready(self) -> bool:
         """A frame is waiting to be taken."""
@@ -436,43 +519,6 @@ class _Lane:
         if self.slot is not None:
             return self.slot.empty()
         return self.held is None and self.frames.empty()
-
-    def take(self, want: int, stop: threading.Event) -> list[_Captured] | None:
-        """The next batch of this source alone, waiting for it; None when the source is
-        exhausted or the run stops. Live: whatever is ready; file: up to ``want`` frames."""
-        cfg = self.config
-        if self.slot is not None:
-            while not stop.is_set():
-                items = self.slot.take(want, cfg.poll, cfg.batch_pixels)
-                if items:
-                    return items
-                if self.done.is_set() and self.slot.empty():
-                    return None
-            return None
-        batch: list[_Captured] = []
-        pixels = 0
-        if self.held is not None:
-            batch.append(self.held)
-            pixels = _pixels(self.held)
-            self.held = None
-        while not stop.is_set() and len(batch) < want:
-            try:
-                item = self.frames.get(timeout=cfg.poll)
-            except queue.Empty:
-                if self.done.is_set() and self.frames.empty():
-                    break
-                if batch and self.budget is not None and self.budget.waiting:
-                    break  # no more frames come until these are done
-                continue
-            px = _pixels(item)
-            if batch and pixels + px > cfg.batch_pixels:
-                self.held = item  # it starts the next batch
-                break
-            batch.append(item)
-            pixels += px
-        if stop.is_set():
-            return None
-        return batch or None
 
     def take_ready(self, max_pixels: int | None) -> _Captured | None:
         """One frame that is ready now, without waiting (live: the oldest kept, which is the
@@ -498,97 +544,94 @@ class _Lane:
             self.budget.give(cap.frame.image.nbytes)
 
 
-def _with_found(readings: Sequence[Reading], found: Sequence[Reading]) -> list[Reading]:
-    """``readings`` plus the numbers the text detector found lately, except where the digit
-    models read a number now (their reading is the same plate, a frame or two later)."""
-    out = list(readings)
-    for extra in found:
-        ex1, ey1, ex2, ey2 = extra.box
-        cx, cy = (ex1 + ex2) / 2, (ey1 + ey2) / 2
-        if not any(r.box[0] <= cx <= r.box[2] and r.box[1] <= cy <= r.box[3] for r in readings):
-            out.append(extra)
-    return out
-
-
-class _TrackStage:
-    """A source's tracker, updated on the main thread in frame order.
-
-    When a frame's ``origin`` (the file of a multi-file source) changes, the tracks of the last
-    file are ended instead of continued: its numbers are not the new file's.
-    """
-
-    def __init__(self, tracker: Tracker | None, checker: Any = None) -> None:
-        self.tracker = tracker
-        self.checker = checker  # a recognizer.textworker.TextChecker, or None
-        self.origin: str | None = None  # file of the last frame handed out
-
-    def update(self, frame: Frame, readings: Sequence[Reading]) -> TrackUpdate:
-        assert self.tracker is not None
-        ended: tuple = ()
-        if frame.origin != self.origin:
-            ended = self.tracker.finish() if self.origin is not None else ()
-            self.origin = frame.origin
-        h, w = frame.image.shape[:2]
-        if self.checker is not None:
-            self.checker.apply(self.tracker)  # the text reader's reads that came back since
-            readings = _with_found(readings, self.checker.found())
-        update = self.tracker.update(frame.index, frame.timestamp, readings, (w, h))
-        if self.checker is not None:
-            self.checker.submit(frame.image, update, frame.timestamp)
-        if ended:
-            update = dataclasses.replace(update, ended=ended + update.ended)
-        return update
+def _per_source(value: Any, n: int, what: str) -> list[Any]:
+    """``value`` as one entry per source: None for none, one object for a single source, or a
+    sequence of ``n``."""
+    if value is None:
+        return [None] * n
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{len(value)} {what}s for {n} sources; expected one per source")
+        return list(value)
+    if n != 1:
+        raise ValueError(f"one {what} for {n} sources; expected a list with one per source")
+    return [value]
 
 
 class Pipeline:
-    """Runs a source through a recognizer on background threads; iterate it on the main thread.
+    """Runs one or more sources through one recognizer on background threads; iterate it on
+    the main thread.
+
+    Yields, in each source's frame order, a :class:`FrameResult` per frame and one
+    :class:`SourceEnded` per source after its last frame, carrying the tracks its end closed;
+    the iteration ends when every source has ended. One source is a run of one: the same
+    threads, batches and results. With several, a batch mixes their frames, each source keeping
+    its own drop policy, frame index, reconnects and tracker (see the module's docstring).
+
+    A source that fails (lost for good, a read error) ends alone: its frames so far are
+    delivered, then its :class:`SourceEnded` with the error, and the others go on. When it is
+    the run's only source, its failure is the run's: iteration then raises
+    :class:`PipelineError` (stage "capture"). A failure of the model or a tracker ends the whole
+    run with :class:`PipelineError`.
 
     Args:
-        source: an opened :class:`~recognizer.sources.Source`.
+        sources: an opened :class:`~recognizer.sources.Source`, or a list of them (cameras,
+            streams, files, ... mixed).
         recognizer: any object with ``recognize(images) -> list[list[Reading]]``
             (:class:`RecognizerLike`); its ``recognize_timed`` is called instead when it has
             one. With ``workers > 1`` it is called from several threads at once (torch
             modules in eval mode under ``inference_mode`` allow that).
-        tracker: a :class:`~recognizer.tracking.Tracker` (or None to skip tracking).
-        config: :class:`PipelineConfig`.
-        text_checker: a :class:`~recognizer.textworker.TextChecker` that reads the tracks'
-            regions with the text reader on its own thread (None: the digit models alone).
+        names: one unique name per source (default ``src0``, ``src1``, ...); a frame's
+            ``FrameResult.source`` when there are several.
+        trackers: a :class:`~recognizer.tracking.Tracker` per source (one, or a list; None
+            skips tracking).
+        text_checkers: a :class:`~recognizer.textworker.TextChecker` per source that reads its
+            tracks' regions with the text reader (one, or a list; None: the digit models alone).
+        config: :class:`PipelineConfig`; per source: ``live`` (None: each source's own
+            default), ``max_frames`` (frames of each source), ``queue_size``, ``live_buffer``;
+            ``max_frame_bytes`` is shared out between the file sources; ``batch_size`` is the
+            most frames of a batch, all sources together.
     """
 
     def __init__(
         self,
-        source: Source,
+        sources: Source | Sequence[Source],
         recognizer: RecognizerLike,
         *,
-        tracker: Tracker | None = None,
+        names: Sequence[str] | None = None,
+        trackers: Tracker | Sequence[Tracker | None] | None = None,
+        text_checkers: TextCheckerLike | Sequence[TextCheckerLike | None] | None = None,
         config: PipelineConfig | None = None,
-        text_checker: Any = None,
     ) -> None:
-        self.source = source
-        self.tracker = tracker
-        self.text_checker = text_checker
+        srcs: list[Source] = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+        if not srcs:
+            raise ValueError("a pipeline needs at least one source")
+        n = len(srcs)
+        names = list(names) if names is not None else [f"src{i}" for i in range(n)]
+        if len(names) != n or len(set(names)) != n:
+            raise ValueError(f"names {names}: expected one unique name per source ({n})")
+        tracker_list = _per_source(trackers, n, "tracker")
+        checker_list = _per_source(text_checkers, n, "text checker")
         config = config or PipelineConfig()
-        self.live = config.live if config.live is not None else bool(source.live)
-        realtime = config.realtime
-        self.realtime = (self.live and not source.live) if realtime is None else bool(realtime and not source.live)
-        self._setup(recognizer, config, live=self.live)
-        self._lane = _Lane(source, self.config, self.stats, live=self.live, realtime=self.realtime)
-        self._slot = self._lane.slot
-        self._budget = self._lane.budget
-        self._capture_done = self._lane.done
-        self._capture_stop = self._lane.stop  # set when the workers need no more frames
-        self._tracking = _TrackStage(tracker, text_checker)
-        self._remaining = self.config.max_frames
-
-    def _setup(self, recognizer: RecognizerLike, config: PipelineConfig, *, live: bool) -> None:
-        """State shared by every kind of pipeline: threads, stop, errors, results, numbering."""
         self.recognizer = recognizer
         self.config = config
-        self.stats = PipelineStats()
+        self.sources = srcs
+        self.names = names
+        lives = [config.live if config.live is not None else bool(s.live) for s in srcs]
+        self.live = any(lives)
+        self._arrived = threading.Event()  # set by a capture thread after each frame
+        files = max(sum(1 for live in lives if not live), 1)
+        self.lanes: list[_Lane] = []
+        for i, (src, live) in enumerate(zip(srcs, lives)):
+            realtime = (live and not src.live) if config.realtime is None else bool(config.realtime and not src.live)
+            self.lanes.append(_Lane(src, names[i], i, config, live=live, realtime=realtime,
+                                    frame_bytes=max(config.max_frame_bytes // files, 1),
+                                    tracking=_TrackStage(tracker_list[i], checker_list[i]), on_frame=self._arrived.set))
+        self._run = PipelineStats()  # the shared counters: batches, inference time, start and end
         self._stop = threading.Event()
         self._error: tuple[str, BaseException] | None = None
         self._error_lock = threading.Lock()
-        results_size = min(config.result_queue_size, 2) if live else config.result_queue_size
+        results_size = min(config.result_queue_size, 2) if self.live else config.result_queue_size
         self._results: queue.Queue[Any] = queue.Queue(maxsize=results_size)
         self._take_lock = threading.Lock()  # taking a batch and numbering it is one step
         self._next_seq = 0
@@ -596,6 +639,12 @@ class Pipeline:
         self._stats_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._started = False
+        self._remaining = [config.max_frames] * n  # frames each source may still give
+        self._ended = [False] * n  # taken as ended by a worker
+        self._announced = [False] * n  # its SourceEnded was handed out (main thread)
+        self._next = 0  # round robin: the source served first in the next batch
+        self._busy = 0  # workers inferring a batch they claimed
+        self._busy_lock = threading.Lock()
 
     # -- public API --------------------------------------------------------------------------
 
@@ -604,13 +653,42 @@ class Pipeline:
         """``(stage, exception)`` of the first failure, or None."""
         return self._error
 
+    @property
+    def stats(self) -> PipelineStats:
+        """Counters of the whole run (a snapshot): the sources' summed, plus the shared batches."""
+        out = dataclasses.replace(self._run)
+        for lane in self.lanes:
+            out.captured += lane.stats.captured
+            out.dropped += lane.stats.dropped
+            out.processed += lane.stats.processed
+            out.track_seconds += lane.stats.track_seconds
+        return out
+
+    def source_stats(self, index: int) -> PipelineStats:
+        """Counters of one source (captured, dropped, processed, track seconds)."""
+        return self.lanes[index].stats
+
+    @property
+    def realtime(self) -> bool:
+        """A file source is played at its frame rate, like a camera (``live`` forced on a file)."""
+        return any(lane.realtime for lane in self.lanes)
+
+    def source_live(self, index: int) -> bool:
+        """Source ``index`` runs in live mode (newest frame wins)."""
+        return self.lanes[index].live
+
     def start(self) -> Pipeline:
         """Start the capture and inference threads (idempotent)."""
         if self._started:
             return self
         self._started = True
-        self.stats.started_at = time.monotonic()
-        self._threads = self._capture_threads()
+        self._run.started_at = time.monotonic()
+        several = len(self.lanes) > 1
+        self._threads = [
+            threading.Thread(target=lane.capture, args=(self._stop,), daemon=True,
+                             name=f"capture-{lane.name}" if several else "capture")
+            for lane in self.lanes
+        ]
         for k in range(self.config.workers):
             name = "inference" if self.config.workers == 1 else f"inference-{k}"
             self._threads.append(threading.Thread(target=self._guard, args=("inference", self._infer_loop), name=name, daemon=True))
@@ -629,11 +707,11 @@ class Pipeline:
             t.join(self.config.join_timeout)
             if t.is_alive():
                 log.warning("thread %s did not stop within %.1f s; leaving it (daemon)", t.name, self.config.join_timeout)
-        checker = getattr(self, "text_checker", None)
-        if checker is not None:
-            checker.close(self.config.join_timeout)
-        if not self.stats.finished_at:
-            self.stats.finished_at = time.monotonic()
+        for lane in self.lanes:
+            if lane.tracking.checker is not None:
+                lane.tracking.checker.close(self.config.join_timeout)
+        if not self._run.finished_at:
+            self._run.finished_at = time.monotonic()
 
     def fail(self, stage: str, error: BaseException) -> None:
         """Record ``error`` of ``stage`` (the first one wins) and stop the run."""
@@ -643,13 +721,18 @@ class Pipeline:
                 log.debug("stage %s failed", stage, exc_info=error)
         self._stop.set()
 
+    def end_remaining(self) -> list[SourceEnded]:
+        """End the sources whose end was not handed out yet (the run stopped before: quit,
+        Ctrl-C, a failure): their :class:`SourceEnded`, with the tracks still open. Main thread."""
+        return [self._source_end(lane.index) for lane in self.lanes if not self._announced[lane.index]]
+
     def __enter__(self) -> Pipeline:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __iter__(self) -> Iterator[FrameResult]:
+    def __iter__(self) -> Iterator[FrameResult | SourceEnded]:
         """Results in frame order; raises :class:`PipelineError` when a stage failed."""
         self.start()
         poll = self.config.poll
@@ -687,23 +770,43 @@ class Pipeline:
                     next_seq += 1
                     yield from self._emit(out)
         finally:
-            self.stats.finished_at = time.monotonic()
+            self._run.finished_at = time.monotonic()
 
     # -- main-thread part --------------------------------------------------------------------
 
-    def _emit(self, out: _BatchOut) -> Iterator[FrameResult]:
+    def _emit(self, out: _BatchOut) -> Iterator[FrameResult | SourceEnded]:
+        several = len(self.lanes) > 1
         for cap, readings in zip(out.items, out.outputs):
-            yield self._result(cap, readings, out, self._lane, self._tracking)
+            lane = self.lanes[cap.lane]
+            yield self._result(cap, readings, out, lane, source=lane.name if several else None, source_index=lane.index)
+        for i in out.ended:
+            end = self._source_end(i)
+            yield end
+            if not several and end.exception is not None:  # the only source's failure is the run's
+                self.fail("capture", end.exception)
+                self._raise_if_failed()
 
-    def _result(self, cap: _Captured, readings: list[Reading], out: _BatchOut, lane: _Lane, tracking: _TrackStage,
-                **tags: Any) -> FrameResult:
+    def _source_end(self, index: int) -> SourceEnded:
+        """Source ``index`` has ended: its tracks are finished, its end described."""
+        lane = self.lanes[index]
+        self._announced[index] = True
+        try:
+            tracks = lane.tracking.finish()
+        except Exception as exc:
+            self.fail("tracking", exc)
+            raise PipelineError("tracking", exc) from exc
+        exc = lane.error
+        error = None if exc is None else (str(exc) or type(exc).__name__)
+        return SourceEnded(lane.name, index, error, exc, tracks)
+
+    def _result(self, cap: _Captured, readings: list[Reading], out: _BatchOut, lane: _Lane, **tags: Any) -> FrameResult:
         """A frame's result: its bytes leave the budget, its source's tracker is updated."""
         lane.release(cap)
         update = None
-        if tracking.tracker is not None:
+        if lane.tracking.tracker is not None:
             t0 = time.perf_counter()
             try:
-                update = tracking.update(cap.frame, readings)
+                update = lane.tracking.update(cap.frame, readings)
             except Exception as exc:
                 self.fail("tracking", exc)
                 raise PipelineError("tracking", exc) from exc
@@ -729,43 +832,107 @@ class Pipeline:
 
     # -- threads -----------------------------------------------------------------------------
 
-    def _guard(self, stage: str, loop: Any) -> None:
+    def _guard(self, stage: str, loop: Callable[[], None]) -> None:
         try:
             loop()
         except BaseException as exc:  # noqa: BLE001 - carried to the main thread
             self.fail(stage, exc)
 
-    def _capture_threads(self) -> list[threading.Thread]:
-        return [threading.Thread(target=self._guard, args=("capture", self._capture_loop), name="capture", daemon=True)]
-
-    def _capture_loop(self) -> None:
-        self._lane.capture(self._stop)
-
-    def _take_batch(self) -> list[_Captured] | None:
-        """The next batch, or None when the source is exhausted or the run stops."""
-        want = self.config.batch_size if self._remaining is None else min(self.config.batch_size, self._remaining)
-        if want <= 0:
-            return None
-        return self._lane.take(want, self._stop)
-
     def _claim(self) -> tuple[int, list[_Captured], tuple[int, ...]] | None:
-        """The next batch with its sequence number (one step, under the take lock), or None."""
+        """The next batch (or the end of some sources) with its sequence number; None once
+        every source has ended or the run stops.
+
+        File sources fill the batch up to ``batch_size`` (throughput); live sources give what
+        is ready, never waited for (latency). With live sources and several idle workers, the
+        ready frames are shared out between them (two idle workers and four ready cameras: two
+        batches of two, run at the same time) instead of one worker taking all while the other
+        waits: on a CPU, where each worker has its own cores, that halves the latency. With one
+        worker (CUDA's default) one batch takes the newest frame of every camera."""
+        cfg = self.config
         with self._take_lock:
-            batch = self._take_batch()
-            if batch is None:
+            batch: list[_Captured] = []
+            ended: list[int] = []
+            while not self._stop.is_set():
+                self._arrived.clear()  # before looking: a frame put after the look sets it again
+                before = len(batch)
+                limit = self._share(before)
+                self._collect(batch, ended, limit)
+                grew = len(batch) > before
+                if len(batch) >= limit or (ended and not batch):
+                    break
+                if batch and (not grew or not self._files_fill()):
+                    break
+                if not batch and all(self._ended):
+                    return None
+                self._arrived.wait(cfg.poll)
+            if self._stop.is_set():
                 return None
             seq = self._next_seq
             self._next_seq += 1
-            if self._remaining is not None:
-                self._remaining -= len(batch)
-            return seq, batch, ()
+            if batch:
+                with self._busy_lock:
+                    self._busy += 1
+            return seq, batch, tuple(ended)
 
-    def _stop_capture(self) -> None:
-        """No more frames are needed (the workers stopped taking them)."""
-        self._capture_stop.set()
+    def _share(self, taken: int) -> int:
+        """How many frames this batch may hold: ``batch_size``, or with live sources this
+        worker's share of the frames ready now among the idle workers."""
+        cfg = self.config
+        idle = cfg.workers - self._busy
+        if idle <= 1 or not any(lane.live and not self._ended[lane.index] for lane in self.lanes):
+            return cfg.batch_size
+        ready = taken + sum(1 for lane in self.lanes if not self._ended[lane.index] and lane.ready())
+        return max(min(-(-ready // idle), cfg.batch_size), 1)
 
-    def _inferred(self) -> None:
-        """A worker finished the inference of the batch it claimed (a hook)."""
+    def _files_fill(self) -> bool:
+        """Worth waiting for more frames to fill the batch: only file sources are left, and one
+        of them is still reading with room in its byte budget. Live frames never wait."""
+        open_lanes = [lane for lane in self.lanes if not self._ended[lane.index]]
+        if any(lane.live for lane in open_lanes):
+            return False
+        return any(not lane.done.is_set() and not (lane.budget is not None and lane.budget.waiting) for lane in open_lanes)
+
+    def _collect(self, batch: list[_Captured], ended: list[int], limit: int) -> None:
+        """Add ready frames to ``batch``, round robin: one frame per source per round (at most
+        ``live_buffer`` per live source per batch), until it holds ``limit`` frames or nothing
+        is ready; sources found exhausted are added to ``ended``."""
+        cfg = self.config
+        n = len(self.lanes)
+        pixels = sum(_pixels(c) for c in batch)
+        live_taken = [0] * n
+        for c in batch:
+            live_taken[c.lane] += 1
+        progress = True
+        while progress and len(batch) < limit:
+            progress = False
+            start = self._next
+            for k in range(n):
+                if len(batch) >= limit:
+                    break
+                i = (start + k) % n
+                lane = self.lanes[i]
+                if self._ended[i] or (lane.live and live_taken[i] >= cfg.live_buffer):
+                    continue
+                if self._remaining[i] == 0 or lane.exhausted():
+                    self._end(i, ended)
+                    continue
+                item = lane.take_ready(cfg.batch_pixels - pixels if batch else None)
+                if item is None:
+                    continue
+                batch.append(item)
+                pixels += _pixels(item)
+                self._next = (i + 1) % n
+                progress = True
+                live_taken[i] += 1
+                if self._remaining[i] is not None:
+                    self._remaining[i] -= 1
+                    if self._remaining[i] == 0:
+                        self._end(i, ended)
+
+    def _end(self, i: int, ended: list[int]) -> None:
+        self._ended[i] = True
+        self.lanes[i].stop.set()  # its capture thread may stop reading
+        ended.append(i)
 
     def _put_result(self, item: Any) -> bool:
         while not self._stop.is_set():
@@ -786,23 +953,27 @@ class Pipeline:
                 outputs: list[list[Reading]] = []
                 timings: dict[str, float] = {}
                 infer_s = 0.0
-                if batch:  # a batch of several sources may only announce the end of some
-                    t0 = time.perf_counter()
-                    outputs, timings = recognize_timed(self.recognizer, [c.frame.image for c in batch])
-                    infer_s = time.perf_counter() - t0
+                if batch:  # a batch may only announce the end of some sources
+                    try:
+                        t0 = time.perf_counter()
+                        outputs, timings = recognize_timed(self.recognizer, [c.frame.image for c in batch])
+                        infer_s = time.perf_counter() - t0
+                    finally:
+                        with self._busy_lock:
+                            self._busy -= 1
                     if not isinstance(outputs, list) or len(outputs) != len(batch):
                         got = len(outputs) if isinstance(outputs, list) else type(outputs).__name__
                         raise ValueError(f"recognize() returned {got} results for {len(batch)} images; expected one list per image")
                     with self._stats_lock:
-                        self.stats.batches += 1
-                        self.stats.infer_seconds += infer_s
-                    self._inferred()
+                        self._run.batches += 1
+                        self._run.infer_seconds += infer_s
                 out = _BatchOut(seq, batch, outputs, infer_s, time.monotonic(), timings, ended)
                 if not self._put_result(out):
                     return
         finally:
             # No more frames are needed once the workers stop taking them.
-            self._stop_capture()
+            for lane in self.lanes:
+                lane.stop.set()
             with self._take_lock:
                 self._workers_left -= 1
                 last = self._workers_left == 0

@@ -2,7 +2,7 @@
 
 A :class:`~recognizer.pipeline.Pipeline` reads, batches, recognizes and tracks frames on its
 own threads; :func:`run_session` consumes its results on the calling thread: draws each one
-(when a visual sink is open), hands it to every sink, keeps the summary, and finalizes the
+(when a visual sink is open), hands it to its source's sinks, keeps the summary, and finalizes the
 outputs (the video's last fragment, the summary as the log's last line) however the run ends.
 It returns the :class:`RunSummary` in every case: completed, quit from the window, stopped by
 Ctrl-C or SIGTERM, failed (``summary.error`` says why in one line).
@@ -16,7 +16,7 @@ Ctrl-C or SIGTERM, failed (``summary.error`` says why in one line).
     recognizer = Recognizer.from_checkpoints()
     with open_source("dashcam.mp4") as source:
         outputs = open_outputs(save="annotated.mp4", log="numbers.jsonl", fps=source.fps)
-        summary = run_session(Pipeline(source, recognizer, tracker=Tracker()), outputs)
+        summary = run_session(Pipeline(source, recognizer, trackers=Tracker()), outputs)
     print(summary.line())
 
 Also here: the Ctrl-C/SIGTERM policy (a frame goes to every output or to none; a second
@@ -31,10 +31,10 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from recognizer.records import summary_record
 
@@ -42,10 +42,12 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
     "LATENCY_WINDOW",
-    "Delivery",
     "Outputs",
+    "PipelineLike",
     "RunSignals",
     "RunSummary",
+    "SourceOutputs",
+    "SourceSinks",
     "Terminated",
     "choose_parallelism",
     "configure_threads",
@@ -73,15 +75,50 @@ class Terminated(KeyboardInterrupt):
 
 
 @dataclass
-class Outputs:
-    """The sinks of a run (each optional). Each one takes every frame through
-    ``emit(result, image)`` (see :class:`recognizer.sinks.Sink`); closed in a safe order."""
+class SourceOutputs:
+    """The files of one source: an annotated video and a frame dump (each optional)."""
 
-    window: Any = None  # WindowSink
     video: Any = None  # VideoSink
     dump: Any = None  # DumpSink
+
+    @property
+    def sinks(self) -> list[Any]:
+        return [s for s in (self.video, self.dump) if s is not None]
+
+    def finalize(self) -> list[BaseException]:
+        """Close the video, then the dump; the errors met, each one line."""
+        return _close_all([(self.video, "video"), (self.dump, "dump")])
+
+
+@dataclass
+class Outputs:
+    """The sinks of a run, each optional: per source a video and a frame dump; shared by the
+    sources, a JSON Lines log (whose lines name their source when there are several), the
+    numbers sink (evidence, positions, known numbers) and a window (tiled with several sources).
+
+    Each sink takes every frame of its sources through ``emit(result, image)`` (see
+    :class:`recognizer.sinks.Sink`); they are closed in a safe order (:meth:`finalize`).
+    """
+
+    window: Any = None  # WindowSink or TiledWindow
     log: Any = None  # JsonlLog
-    numbers: Any = None  # NumbersSink: evidence, positions, known numbers (before the log: it adds to its records)
+    numbers: Any = None  # NumbersSink (before the log: it adds to its records)
+    per_source: list[SourceOutputs] = field(default_factory=list)
+    _finished: set[int] = field(default_factory=set, repr=False)
+
+    def own(self, index: int) -> SourceOutputs:
+        """Source ``index``'s video and dump (none when not asked for)."""
+        return self.per_source[index] if index < len(self.per_source) else SourceOutputs()
+
+    @property
+    def video(self) -> Any:
+        """The first (with one source: the) source's video sink, or None."""
+        return self.own(0).video
+
+    @property
+    def dump(self) -> Any:
+        """The first (with one source: the) source's dump sink, or None."""
+        return self.own(0).dump
 
     def add_numbers(self, numbers: Any) -> None:
         """Use ``numbers`` (a :class:`~recognizer.sinks.numbers.NumbersSink`); the log's event
@@ -90,18 +127,37 @@ class Outputs:
         if self.log is not None:
             self.log.annotate = numbers.fields
 
-    @property
-    def sinks(self) -> list[Any]:
-        """The open sinks, in the order a frame reaches them (the window last: it may end the run)."""
-        return [s for s in (self.video, self.dump, self.numbers, self.log, self.window) if s is not None]
+    def sinks_for(self, index: int) -> list[Any]:
+        """The sinks a frame of source ``index`` reaches, in order (the window last: it may end the run)."""
+        shared = [s for s in (self.numbers, self.log, self.window) if s is not None]
+        return self.own(index).sinks + shared
 
-    @property
-    def needs_drawing(self) -> bool:
-        return self.window is not None or self.video is not None or self.dump is not None
+    def needs_drawing(self, index: int = 0) -> bool:
+        """A frame of source ``index`` is drawn: it goes to a window, a video or a dump."""
+        return self.window is not None or bool(self.own(index).sinks)
 
     def status_lines(self) -> list[str]:
         """What each file output holds, for the end of a run."""
-        return [s.status_line() for s in (self.video, self.dump, self.numbers, self.log) if s is not None]
+        own = [s for o in self.per_source for s in o.sinks]
+        return [s.status_line() for s in own + [self.numbers, self.log] if s is not None]
+
+    def log_open(self) -> bool:
+        """A log was asked for and has not failed."""
+        return self.log is not None and not getattr(self.log, "failed", False)
+
+    def finish_source(self, index: int, summary: RunSummary) -> list[BaseException]:
+        """Finalize source ``index``'s video and dump (a failure there fails its summary), then
+        log its summary; once per source, in a run of several. Returns the errors of its own
+        outputs; an error of the shared log is raised (:class:`~recognizer.sinks.SinkError`)."""
+        if index in self._finished:
+            return []
+        self._finished.add(index)
+        errors = self.own(index).finalize()
+        if errors and summary.status == "completed":
+            summary.status, summary.error = "failed", str(errors[0])
+        if self.log_open():
+            self.log.write(summary.to_dict())
+        return errors
 
     def close(self) -> None:
         """Finalize every sink; an error in one does not stop the others from closing (the
@@ -111,40 +167,54 @@ class Outputs:
             raise errors[0]
 
     def finalize(self, summary: RunSummary | None = None) -> list[BaseException]:
-        """Close the video, write ``summary`` as the log's last line, close the rest.
+        """Close each source's video and dump (logging each source's summary in a run of
+        several), the numbers sink, write ``summary`` as the log's last line, close the log and
+        the window.
 
         Every sink is closed whatever the others do; the errors met (one-line
         :class:`~recognizer.sinks.SinkError` for anything a sink raises) are returned in order.
-        A video that fails only while being finalized turns a completed ``summary`` into a
+        An output that fails only while being finalized turns a completed ``summary`` into a
         failed one before it is logged.
         """
         from recognizer.sinks import SinkError
 
         errors: list[BaseException] = []
-
-        def close(sink: Any, what: str) -> None:
-            try:
-                sink.close()
-            except SinkError as exc:
-                errors.append(exc)
-            except Exception as exc:  # noqa: BLE001 - any other failure is still one line
-                errors.append(SinkError(f"cannot finish the {what}: {exc}"))
-
-        if self.video is not None:
-            close(self.video, "video")
-        if self.numbers is not None:
-            close(self.numbers, "evidence pictures and GeoJSON file")
+        for i, own in enumerate(self.per_source):
+            if summary is not None and i < len(summary.sources):
+                try:
+                    errors.extend(self.finish_source(i, summary.sources[i]))
+                except SinkError as exc:
+                    errors.append(exc)
+            elif i not in self._finished:
+                self._finished.add(i)
+                errors.extend(own.finalize())
+        errors.extend(_close_all([(self.numbers, "evidence pictures and GeoJSON file")]))
         if summary is not None and errors and summary.status == "completed":
             summary.status, summary.error = "failed", str(errors[0])
-        if self.log is not None and summary is not None and not getattr(self.log, "failed", False):
+        if summary is not None and self.log_open():
             try:
                 self.log.write(summary.to_dict())
             except SinkError as exc:
                 errors.append(exc)
-        for sink, what in ((self.log, "log"), (self.dump, "dump"), (self.window, "window")):
-            if sink is not None:
-                close(sink, what)
+        errors.extend(_close_all([(self.log, "log"), (self.window, "window")]))
         return errors
+
+
+def _close_all(sinks: list[tuple[Any, str]]) -> list[BaseException]:
+    """Close each ``(sink, what)`` (None skipped) whatever the others do; the errors, one line each."""
+    from recognizer.sinks import SinkError
+
+    errors: list[BaseException] = []
+    for sink, what in sinks:
+        if sink is None:
+            continue
+        try:
+            sink.close()
+        except SinkError as exc:
+            errors.append(exc)
+        except Exception as exc:  # noqa: BLE001 - any other failure is still one line
+            errors.append(SinkError(f"cannot finish the {what}: {exc}"))
+    return errors
 
 
 def open_outputs(
@@ -153,24 +223,36 @@ def open_outputs(
     save: str | os.PathLike[str] | None = None,
     dump: str | os.PathLike[str] | None = None,
     log: str | os.PathLike[str] | None = None,
-    fps: float = 30.0,
+    fps: float | Sequence[float] = 30.0,
     title: str = "recognizer",
     fragment_seconds: float = 1.0,
+    names: Sequence[str] | None = None,
 ) -> Outputs:
-    """Create the sinks asked for: a window, an annotated video at ``fps`` (a fragment every
-    ``fragment_seconds`` of an .mp4/.mov), a frame dump folder, a JSON Lines log. Raises :class:`~recognizer.sinks.SinkError` (one line) when one cannot be
-    created, after closing those already made (nothing is left half open)."""
-    from recognizer.sinks import DumpSink, JsonlLog, VideoSink, WindowSink
+    """Create the sinks asked for: a window (tiled with several sources), per source an
+    annotated video at its ``fps`` (a fragment every ``fragment_seconds`` of an .mp4/.mov) and a
+    frame dump folder, one JSON Lines log. With several ``names`` each source's paths come from
+    :func:`~recognizer.source_names.per_source_path` (``out.mp4`` -> ``out_left.mp4``).
 
+    Raises :class:`~recognizer.sinks.SinkError` (one line) when one cannot be created, after
+    closing those already made (nothing is left half open)."""
+    from recognizer.sinks import DumpSink, JsonlLog, TiledWindow, VideoSink, WindowSink
+    from recognizer.source_names import per_source_path
+
+    names = list(names) if names else [""]
+    several = len(names) > 1
+    rates = [float(fps)] * len(names) if isinstance(fps, (int, float)) else list(fps)
     outputs = Outputs()
     try:
         if show:
-            outputs.window = WindowSink(title)
-        if save:
-            outputs.video = VideoSink(save, fps, fragment_seconds=fragment_seconds)
-        if dump:
-            outputs.dump = DumpSink(dump)
-            outputs.dump.open()
+            outputs.window = TiledWindow(names, title) if several else WindowSink(title)
+        for name, rate in zip(names, rates):
+            own = SourceOutputs()
+            outputs.per_source.append(own)
+            if save:
+                own.video = VideoSink(per_source_path(save, name) if several else save, rate, fragment_seconds=fragment_seconds)
+            if dump:
+                own.dump = DumpSink(per_source_path(dump, name) if several else dump)
+                own.dump.open()
         if log:
             outputs.log = JsonlLog(log)
             outputs.log.open()
@@ -208,6 +290,12 @@ class RunSummary:
             are their sums); empty otherwise.
         warnings: what the source reported about itself (a video that ends far before the
             frame count it declares); logged as ``warnings`` in the summary record.
+        started: False when the run never got to its frame loop (a source or output that could
+            not be opened: ``status`` failed and ``exception`` the error, or a signal during the
+            setup); see :func:`recognizer.runner.run`.
+        reader: the reader mode that ran (``digits``, ``fast``, ``accurate``).
+        text_stats: what each source's text reader did (its checker's stats), if one ran.
+        outputs: what each file output holds, one line each, for the end of a run.
     """
 
     frames: int = 0
@@ -223,6 +311,10 @@ class RunSummary:
     name: str | None = None
     sources: list[RunSummary] = field(default_factory=list, repr=False)
     warnings: list[str] = field(default_factory=list)
+    started: bool = True
+    reader: str = "digits"
+    text_stats: list[Any] = field(default_factory=list, repr=False)
+    outputs: list[str] = field(default_factory=list, repr=False)
 
     @property
     def fps(self) -> float:
@@ -283,7 +375,33 @@ class RunSummary:
 # --------------------------------------------------------------------------- the loop
 
 
-def delivered(bar: Any, dropped: int | None, outputs: Outputs, summary: RunSummary, pipeline: Any) -> bool:
+class PipelineLike(Protocol):
+    """The session's view of a :class:`~recognizer.pipeline.Pipeline`: its sources, how they
+    run, their counters, and the iteration of results and source ends."""
+
+    names: list[str]
+    sources: list[Any]
+    live: bool
+
+    @property
+    def stats(self) -> Any: ...
+
+    def source_stats(self, index: int) -> Any: ...
+
+    def source_live(self, index: int) -> bool: ...
+
+    def end_remaining(self) -> list[Any]: ...
+
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+def _after_frame(bar: Any, dropped: int | None, outputs: Outputs, summary: RunSummary, pipeline: PipelineLike) -> bool:
     """After a frame reached the sinks: advance the progress bar (with the drops of a live run)
     and see whether the window asked to quit (the run then ends as "quit"); True to stop."""
     if bar is not None:
@@ -307,38 +425,62 @@ def progress_bar(total: int | None, live: bool, enabled: bool) -> Any:
 
 
 def run_session(
-    pipeline: Any,
+    pipeline: PipelineLike,
     outputs: Outputs | None = None,
     *,
     progress: bool = False,
     total: int | None = None,
     hud: bool = True,
+    on_frame: Callable[[Any], None] | None = None,
+    on_source_end: Callable[[RunSummary], None] | None = None,
 ) -> RunSummary:
     """Consume a started-or-not :class:`~recognizer.pipeline.Pipeline` on this thread, then
     finalize ``outputs``; returns the summary however the run ended.
 
-    Each result is drawn (when a visual sink is open) and given to every sink; Ctrl-C and
-    SIGTERM stop the run between two frames (status "interrupted"/"terminated"), a failed
-    stage or output ends it with status "failed" and ``error``, a source that gave no frame is
-    a failed run. The pipeline is closed (threads stopped) before the outputs are finalized;
-    the caller closes the source. Only an unexpected exception (a bug) is raised, after the
-    outputs were finalized.
+    Each result is drawn (when a visual sink of its source is open) and given to its source's
+    sinks; Ctrl-C and SIGTERM stop the run between two frames (status
+    "interrupted"/"terminated"), a failed stage or output ends it with status "failed" and
+    ``error``, a source that gave no frame is a failed run. The pipeline is closed (threads
+    stopped) before the outputs are finalized; the caller closes the sources. Only an
+    unexpected exception (a bug) is raised, after the outputs were finalized.
+
+    With several sources, ``summary.sources`` holds one summary per source (the whole run's
+    figures are their sums). A source that ends is finished at once (its tracks logged, its
+    video and dump finalized, its summary logged) and ``on_source_end`` is called with its
+    summary (status "completed", or "failed" with ``error``); the others go on. The run's status
+    is then "failed" when a source failed. ``on_frame`` is called with each result after it
+    reached every sink.
     """
     outputs = outputs if outputs is not None else Outputs()
     summary = RunSummary()
+    several = len(pipeline.names) > 1
+    if several:
+        summary.sources = [RunSummary(name=name) for name in pipeline.names]
 
     def body() -> None:
-        try:
-            _loop(pipeline, outputs, summary, progress=progress, total=total, hud=hud)
-        finally:
-            found = getattr(getattr(pipeline, "source", None), "warnings", None)
-            summary.warnings.extend(found if isinstance(found, list) else [])
-        if summary.status == "completed" and summary.captured == 0:
-            summary.status = "failed"
-            name = getattr(getattr(pipeline, "source", None), "name", "?")
-            summary.error = f"source '{name}' had no frames: nothing was read (an empty video, or no readable image)"
+        _loop(pipeline, outputs, summary, progress=progress, total=total, hud=hud, on_frame=on_frame,
+              on_source_end=on_source_end)
+        if summary.status != "completed":
+            return
+        failed = [s for s in summary.sources if s.status == "failed"]
+        if failed:
+            more = f" (and {len(failed) - 1} more source(s))" if len(failed) > 1 else ""
+            summary.status, summary.error = "failed", f"source '{failed[0].name}': {failed[0].error}{more}"
+        elif not several and summary.captured == 0:
+            summary.status, summary.error = "failed", _no_frames(pipeline.sources[0])
 
-    return run_guarded(summary, body, outputs.finalize)
+    def finalize(overall: RunSummary) -> list[BaseException]:
+        for s in overall.sources:
+            if s.status == "running":  # still going when the run ended
+                s.status = overall.status
+                s.error = overall.error if overall.status == "failed" else None
+        return outputs.finalize(overall)
+
+    return run_guarded(summary, body, finalize)
+
+
+def _no_frames(source: Any) -> str:
+    return f"source '{getattr(source, 'name', '?')}' had no frames: nothing was read (an empty video, or no readable image)"
 
 
 def run_guarded(summary: RunSummary, body: Callable[[], None], finalize: Callable[[RunSummary], list[BaseException]]) -> RunSummary:
@@ -379,13 +521,12 @@ def run_guarded(summary: RunSummary, body: Callable[[], None], finalize: Callabl
     return summary
 
 
-class Delivery:
-    """The main-thread stage of one source: draw a result (when a visual sink is open), hand it
-    to the source's sinks and its window, count it in ``summary``.
+class SourceSinks:
+    """The main-thread stage of one source: draw a result (when a visual sink is open), send it
+    to the source's sinks and the window, count it in the source's ``summary``.
 
-    Shared by :func:`run_session` (one source) and :mod:`recognizer.multisession` (one per
-    source). ``stage`` gathers seconds per stage ("draw", "show", "write", "log"); a frame goes
-    to every file sink or to none (Ctrl-C/SIGTERM wait for the end of its writes).
+    ``stage`` gathers seconds per stage ("draw", "show", "write", "log"); a frame goes to every
+    file sink or to none (Ctrl-C/SIGTERM wait for the end of its writes).
     """
 
     def __init__(self, summary: RunSummary, sinks: list[Any], *, window: Any = None, log: Any = None,
@@ -402,7 +543,7 @@ class Delivery:
         # consecutive frames would jump; a window of 30 frames smooths that out.
         self._shown_at: deque[float] = deque(maxlen=30)
 
-    def deliver(self, result: Any, dropped: int | None) -> None:
+    def send(self, result: Any, dropped: int | None) -> None:
         from recognizer.render import HudInfo, annotate
 
         stage = self.stage
@@ -436,44 +577,95 @@ class Delivery:
         self.summary.latencies_ms.append((time.monotonic() - result.captured_at) * 1000.0)
 
 
-def _loop(pipeline: Any, outputs: Outputs, summary: RunSummary, *, progress: bool, total: int | None, hud: bool) -> None:
-    """The frame loop of :func:`run_session`; fills ``summary`` as it goes, raises what stops it."""
+def _loop(pipeline: PipelineLike, outputs: Outputs, summary: RunSummary, *, progress: bool, total: int | None,
+          hud: bool, on_frame: Callable[[Any], None] | None, on_source_end: Callable[[RunSummary], None] | None) -> None:
+    """The frame loop of :func:`run_session`; fills the summaries as it goes, raises what stops it."""
+    from recognizer.pipeline import SourceEnded
     from recognizer.sinks import SinkError
 
+    several = bool(summary.sources)
+    per = summary.sources if several else [summary]
     stage = summary.stage_seconds
     for key in ("draw", "show", "write", "log"):
         stage[key] = 0.0
-    delivery = Delivery(summary, outputs.sinks, window=outputs.window, log=outputs.log,
-                        draw=outputs.needs_drawing, hud=hud, stage=stage)
+    for s in summary.sources:
+        s.status = "running"
+    feeds = [
+        SourceSinks(s, outputs.sinks_for(i), window=outputs.window, log=outputs.log,
+                    draw=outputs.needs_drawing(i), hud=hud, stage=stage)
+        for i, s in enumerate(per)
+    ]
     t_start = time.monotonic()
+
+    def figures(i: int) -> None:
+        s, stats = per[i], pipeline.source_stats(i)
+        s.seconds, s.captured, s.dropped = time.monotonic() - t_start, stats.captured, stats.dropped
+
+    def close_tracks(end: SourceEnded) -> None:
+        """The source's tracks closed at its end get their final frame range in the outputs."""
+        if outputs.numbers is not None:
+            outputs.numbers.finish(end.tracks)
+        if outputs.log_open():
+            for track in end.tracks:
+                outputs.log.write_event(track, end.name if several else None)
+
+    def source_ended(end: SourceEnded) -> None:
+        figures(end.index)
+        close_tracks(end)
+        if not several:  # the run's own end: the loop's end or its failure says how it went
+            return
+        s = per[end.index]
+        s.status = "completed"
+        if end.error is not None:
+            s.status, s.error, s.exception = "failed", f"capture failed: {end.error}", end.exception
+        elif s.captured == 0:
+            s.status, s.error = "failed", _no_frames(pipeline.sources[end.index])
+        outputs.finish_source(end.index, s)  # its own outputs' errors fail its summary only
+        if outputs.window is not None:
+            outputs.window.mark(end.index, "failed" if s.status == "failed" else "ended")
+        if on_source_end is not None:
+            on_source_end(s)
+
     bar_cm = progress_bar(total, pipeline.live, progress)
     finished = False
     try:
         with pipeline, bar_cm as bar:
-            for result in pipeline:
-                delivery.deliver(result, pipeline.stats.dropped if pipeline.live else None)
-                if delivered(bar, pipeline.stats.dropped if pipeline.live else None, outputs, summary, pipeline):
+            for item in pipeline:
+                if isinstance(item, SourceEnded):
+                    source_ended(item)
+                    continue
+                i = item.source_index
+                dropped = pipeline.source_stats(i).dropped if pipeline.source_live(i) else None
+                feeds[i].send(item, dropped)
+                if on_frame is not None:
+                    on_frame(item)
+                if several and bar is not None:
+                    dropped = pipeline.stats.dropped if pipeline.live else None
+                if _after_frame(bar, dropped, outputs, summary, pipeline):
                     break
         finished = True
     finally:
+        totals = pipeline.stats
         summary.seconds = time.monotonic() - t_start
-        summary.captured = pipeline.stats.captured
-        summary.dropped = pipeline.stats.dropped
-        stage["infer"] = pipeline.stats.infer_seconds
-        stage["track"] = pipeline.stats.track_seconds
-        # The tracks still open at the end get their final frame range in the log too.
-        tracker = getattr(pipeline, "tracker", None)
-        log_open = outputs.log is not None and not getattr(outputs.log, "failed", False)
-        if tracker is not None and (log_open or outputs.numbers is not None):
-            try:
-                ended_now = tracker.finish()
-                if outputs.numbers is not None:
-                    outputs.numbers.finish(ended_now)
-                for ended in ended_now if log_open else ():
-                    outputs.log.write_event(ended)
-            except SinkError:
-                if finished:  # else the error already on its way wins
-                    raise
+        summary.captured, summary.dropped = totals.captured, totals.dropped
+        stage["infer"] = totals.infer_seconds
+        stage["track"] = totals.track_seconds
+        for s, source in zip(per, pipeline.sources):
+            found = getattr(source, "warnings", None)
+            s.warnings.extend(found if isinstance(found, list) else [])
+        try:  # the tracks still open at the end get their final frame range in the log too
+            for end in pipeline.end_remaining():
+                if several:
+                    figures(end.index)
+                close_tracks(end)
+        except SinkError:
+            if finished:  # else the error already on its way wins
+                raise
+        if several:
+            summary.frames = sum(s.frames for s in per)
+            summary.confirmed = [text for s in per for text in s.confirmed]
+            for s in per:
+                summary.latencies_ms.extend(s.latencies_ms)
 
 
 # --------------------------------------------------------------------------- signals

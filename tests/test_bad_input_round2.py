@@ -273,7 +273,7 @@ def test_an_invalid_source_name_says_what_a_name_may_hold(spec: str, shown: str,
 
 
 def test_a_path_with_an_equals_sign_is_still_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from recognizer.multiplex import name_sources
+    from recognizer.source_names import name_sources
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run=3").mkdir()

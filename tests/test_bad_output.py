@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 from procs import stop
-from video_helpers import count_frames
+from video_helpers import count_frames, frames_of
 
 import recognizer.sinks as sinks
 from recognizer.cli import main
@@ -448,10 +448,10 @@ def test_the_pipeline_bounds_the_pixels_of_a_batch_and_the_frames_in_flight() ->
     rec = Slow()
     cfg = PipelineConfig(batch_size=4, workers=2, batch_pixels=2 * 1000 * 1500, max_frame_bytes=3 * frame_bytes, queue_size=16)
     with BigFrames(20) as src, Pipeline(src, rec, config=cfg) as pipe:
-        indices = [r.frame.index for r in pipe]
+        indices = [r.frame.index for r in frames_of(pipe)]
     assert indices == list(range(20))
     assert max(rec.batches) == 2 and sum(rec.batches) == 20
-    assert pipe._budget is not None and pipe._budget.peak <= 3 * frame_bytes
+    assert pipe.lanes[0].budget is not None and pipe.lanes[0].budget.peak <= 3 * frame_bytes
 
 
 @pytest.mark.parametrize("disk", ["tmpfs", "simulated"])

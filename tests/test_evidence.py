@@ -159,7 +159,7 @@ def test_one_crop_per_live_track(clip: Path) -> None:
     outputs = Outputs()
     outputs.add_numbers(spy)
     with open_source(str(clip)) as source:
-        summary = run_session(Pipeline(source, rec, tracker=Tracker()), outputs)
+        summary = run_session(Pipeline(source, rec, trackers=Tracker()), outputs)
     assert summary.status == "completed" and len(seen) == 75
     assert max(v for v, _ in seen) >= 1 and all(v <= t for v, t in seen)
     assert spy._views == {}

@@ -1,5 +1,5 @@
 """Several sources at once through one batched model: synthetic cameras at different rates,
-files and an MJPEG stream on 127.0.0.1 (:mod:`recognizer.multiplex`). The command line
+files and an MJPEG stream on 127.0.0.1 (:class:`recognizer.pipeline.Pipeline`). The command line
 (``recognizer run SOURCE SOURCE ...``), its outputs and the tiled window: test_multicam_cli.py."""
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import pytest
 from test_stream import MjpegServer
 
 from recognizer.cli import build_parser
-from recognizer.multiplex import MultiPipeline, SourceEnded, default_name, name_sources
-from recognizer.multisession import per_source_path
-from recognizer.pipeline import PipelineConfig
+from recognizer.pipeline import Pipeline, PipelineConfig, SourceEnded
+from recognizer.source_names import default_name, name_sources, per_source_path
 from recognizer.sources import ReconnectPolicy, open_source
 from recognizer.synth.footage import ClipSpec, SyntheticCamera
 from recognizer.tracking import Tracker
@@ -45,7 +44,7 @@ def camera(width: int, fps: float, frames: int | None = None, **kw) -> Synthetic
     return cam
 
 
-def run(pipe: MultiPipeline, on_result=None) -> tuple[dict[str, list], list[SourceEnded]]:
+def run(pipe: Pipeline, on_result=None) -> tuple[dict[str, list], list[SourceEnded]]:
     got: dict[str, list] = {name: [] for name in pipe.names}
     ended: list[SourceEnded] = []
     with pipe:
@@ -68,7 +67,7 @@ def test_every_source_gets_its_results_and_batches_mix_sources() -> None:
     # them apart), 2 s each; one worker, inference slower than the fastest camera.
     cams = [camera(160, 30.0, 60), camera(176, 15.0, 30), camera(192, 10.0, 20)]
     spy = Spy(delay=0.03)
-    pipe = MultiPipeline(cams, spy, names=["a", "b", "c"], trackers=[Tracker() for _ in cams],
+    pipe = Pipeline(cams, spy, names=["a", "b", "c"], trackers=[Tracker() for _ in cams],
                          config=PipelineConfig(batch_size=4, workers=1))
     got, ended = run(pipe)
     assert sorted(e.name for e in ended) == ["a", "b", "c"] and all(e.error is None for e in ended)
@@ -90,7 +89,7 @@ def test_every_source_gets_its_results_and_batches_mix_sources() -> None:
     mixed = [c for c in spy.calls if len({s[1] for s in c}) >= 2]
     assert len(mixed) >= 5, f"batches mixing sources: {spy.calls}"
     assert all(len(c) == len({s[1] for s in c}) for c in spy.calls), "at most one frame per live source per batch"
-    assert pipe.totals().batches == len(spy.calls)
+    assert pipe.stats.batches == len(spy.calls)
 
 
 @pytest.mark.timeout(60)
@@ -99,13 +98,13 @@ def test_round_robin_no_source_starves_another() -> None:
     # camera has a frame ready at every call, and each gets its turn.
     cams = [camera(160, 30.0, 60), camera(176, 30.0, 60), camera(192, 30.0, 60)]
     spy = Spy(delay=1 / 30)
-    got, _ = run(MultiPipeline(cams, spy, names=["a", "b", "c"], config=PipelineConfig(batch_size=1, workers=1)))
+    got, _ = run(Pipeline(cams, spy, names=["a", "b", "c"], config=PipelineConfig(batch_size=1, workers=1)))
     counts = [len(got[n]) for n in "abc"]
     assert min(counts) >= 0.25 * sum(counts), counts
     # Files fill batches, round robin: two 40-frame files stay level all along.
     clips = [_indexed(40, 32), _indexed(40, 48)]
     order: list[str] = []
-    got, ended = run(MultiPipeline(clips, Spy(), names=["x", "y"], config=PipelineConfig(batch_size=3, workers=1)),
+    got, ended = run(Pipeline(clips, Spy(), names=["x", "y"], config=PipelineConfig(batch_size=3, workers=1)),
                      on_result=lambda r, g: order.append(r.source))
     assert [len(got["x"]), len(got["y"])] == [40, 40] and [r.frame.index for r in got["x"]] == list(range(40))
     lead = max(abs(order[:k].count("x") - order[:k].count("y")) for k in range(len(order)))
@@ -159,7 +158,7 @@ def test_a_slow_or_stalled_source_does_not_hold_up_a_fast_one() -> None:
     stalled = StalledCamera(frames_before=3)
     stalled.open()
     spy = Spy(delay=0.005)
-    pipe = MultiPipeline([fast, slow, stalled], spy, names=["fast", "slow", "stalled"],
+    pipe = Pipeline([fast, slow, stalled], spy, names=["fast", "slow", "stalled"],
                          config=PipelineConfig(batch_size=4, workers=1))
 
     def stop_when_fast_is_done(result, got) -> None:
@@ -184,7 +183,7 @@ def test_a_stream_cut_and_restored_reconnects_while_the_others_go_on() -> None:
         stream = open_source(server.url, reconnect=ReconnectPolicy(initial_delay=0.1, max_delay=0.4, timeout=20))
         stream.open()
         cam = camera(176, 20.0)
-        pipe = MultiPipeline([stream, cam], Spy(delay=0.005), names=["stream", "cam"],
+        pipe = Pipeline([stream, cam], Spy(delay=0.005), names=["stream", "cam"],
                              config=PipelineConfig(batch_size=4, max_frames=80))
         cut: dict[str, float] = {}
 
@@ -211,7 +210,7 @@ def test_a_stream_cut_and_restored_reconnects_while_the_others_go_on() -> None:
 def test_a_source_failing_for_good_ends_alone() -> None:
     good = camera(160, 30.0, 45)
     bad = camera(176, 30.0, fail_at=10)
-    got, ended = run(MultiPipeline([bad, good], Spy(delay=0.005), names=["bad", "good"], config=PipelineConfig(batch_size=4)))
+    got, ended = run(Pipeline([bad, good], Spy(delay=0.005), names=["bad", "good"], config=PipelineConfig(batch_size=4)))
     assert [(e.name, e.error) for e in ended] == [("bad", "synthetic camera failure at frame 10"), ("good", None)]
     assert 5 <= len(got["bad"]) <= 10 and len(got["good"]) >= 40
 
@@ -246,9 +245,9 @@ def test_two_idle_workers_share_the_ready_frames_one_worker_takes_them_all() -> 
     from recognizer.pipeline import _Captured
     from recognizer.types import Frame
 
-    def ready_pipe(workers: int) -> MultiPipeline:
+    def ready_pipe(workers: int) -> Pipeline:
         cams = [camera(160, 30.0) for _ in range(4)]
-        pipe = MultiPipeline(cams, Spy(), names=list("abcd"), config=PipelineConfig(batch_size=8, workers=workers))
+        pipe = Pipeline(cams, Spy(), names=list("abcd"), config=PipelineConfig(batch_size=8, workers=workers))
         for lane in pipe.lanes:  # one frame waiting in each camera's slot (no threads started)
             lane.slot.put(_Captured(Frame(0, 0.0, np.zeros((12, 16, 3), np.uint8)), 0.0, lane.index))
         return pipe

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from video_helpers import frames_of
 
 from recognizer.pipeline import Pipeline, PipelineConfig, PipelineError
 from recognizer.sources import VideoFileSource
@@ -56,14 +57,14 @@ def clip(tmp_path: Path) -> Path:
 
 def collect(pipe: Pipeline) -> list:
     with pipe:
-        return list(pipe)
+        return list(frames_of(pipe))
 
 
 @pytest.mark.timeout(30)
 def test_file_never_drops_and_fills_batches(clip: Path) -> None:
     rec = FakeRecognizer(delay=0.01)
     with VideoFileSource(clip) as src:
-        results = collect(Pipeline(src, rec, tracker=Tracker(), config=PipelineConfig(batch_size=4, queue_size=4)))
+        results = collect(Pipeline(src, rec, trackers=Tracker(), config=PipelineConfig(batch_size=4, queue_size=4)))
     assert [r.frame.index for r in results] == list(range(37))
     assert rec.batches == [4] * 9 + [1]
     ts = [r.frame.timestamp for r in results]
@@ -80,7 +81,7 @@ def test_file_back_pressure_with_slow_consumer(clip: Path) -> None:
         pipe = Pipeline(src, FakeRecognizer(), config=PipelineConfig(batch_size=2, queue_size=2, result_queue_size=2))
         seen = []
         with pipe:
-            for r in pipe:
+            for r in frames_of(pipe):
                 seen.append(r.frame.index)
                 if len(seen) == 5:
                     time.sleep(0.3)
@@ -97,7 +98,7 @@ def test_fake_camera_faster_than_inference_drops_and_stays_fresh() -> None:
     cam = SyntheticCamera(ClipSpec(width=160, height=120, fps=100.0), frames=150)
     rec = FakeRecognizer(delay=0.04)
     with cam:
-        pipe = Pipeline(cam, rec, tracker=Tracker(), config=PipelineConfig(batch_size=4))
+        pipe = Pipeline(cam, rec, trackers=Tracker(), config=PipelineConfig(batch_size=4))
         results = collect(pipe)
     assert pipe.live
     indices = [r.frame.index for r in results]
@@ -182,7 +183,7 @@ def test_wrong_result_count_is_an_error(clip: Path) -> None:
 @pytest.mark.timeout(30)
 def test_tracking_error_ends_the_run(clip: Path) -> None:
     with VideoFileSource(clip) as src:
-        pipe = Pipeline(src, FakeRecognizer(), tracker=FailingTracker(), config=PipelineConfig(queue_size=2))
+        pipe = Pipeline(src, FakeRecognizer(), trackers=FailingTracker(), config=PipelineConfig(queue_size=2))
         _assert_fails_fast(pipe, "tracking", "injected tracking failure")
 
 
@@ -193,7 +194,7 @@ def test_main_thread_error_stops_the_threads(clip: Path) -> None:
         t0 = time.monotonic()
         with pytest.raises(ZeroDivisionError):
             with pipe:
-                for r in pipe:
+                for r in frames_of(pipe):
                     if r.frame.index == 4:
                         1 / 0  # noqa: B018 - a failing render/sink on the main thread
         assert time.monotonic() - t0 < 10
@@ -247,7 +248,7 @@ def test_two_workers_keep_frame_order(clip: Path, live: bool) -> None:
     src = SyntheticCamera(ClipSpec(width=160, height=120, fps=100.0), frames=40) if live else VideoFileSource(clip)
     with src:
         cfg = PipelineConfig(batch_size=3, workers=2)
-        pipe = Pipeline(src, rec, tracker=Tracker(), config=cfg)
+        pipe = Pipeline(src, rec, trackers=Tracker(), config=cfg)
         results = collect(pipe)
     assert pipe.live == live
     indices = [r.frame.index for r in results]
@@ -279,7 +280,7 @@ def test_cuda_resnet50_fpn_fp16_batches(tmp_path: Path) -> None:
     clip = make_bench_clip(tmp_path / "clip640.mp4", 48, ClipSpec())
     rec = Recognizer(build_detector(arch="resnet50_fpn"), SmallCNN(), device="cuda", config=RecognizerConfig(fp16=True))
     with VideoFileSource(clip) as src:
-        pipe = Pipeline(src, rec, tracker=Tracker(), config=PipelineConfig(batch_size=8))
+        pipe = Pipeline(src, rec, trackers=Tracker(), config=PipelineConfig(batch_size=8))
         results = collect(pipe)
     assert [r.frame.index for r in results] == list(range(48))
     assert max(r.batch_size for r in results) == 8
@@ -294,7 +295,7 @@ def test_tracks_end_when_a_folder_of_videos_moves_to_the_next_file(tmp_path: Pat
     make_bench_clip(folder / "a.avi", 6, SMALL, fourcc="MJPG")
     make_bench_clip(folder / "b.avi", 6, SMALL, fourcc="MJPG")
     with open_source(str(folder)) as src:
-        results = collect(Pipeline(src, FakeRecognizer(), tracker=Tracker(), config=PipelineConfig(batch_size=4)))
+        results = collect(Pipeline(src, FakeRecognizer(), trackers=Tracker(), config=PipelineConfig(batch_size=4)))
     assert [Path(r.origin).name for r in results] == ["a.avi"] * 6 + ["b.avi"] * 6
     assert all(r.origin == r.frame.origin for r in results)
     first_ids = {r.update.assignments[0] for r in results[:6]}

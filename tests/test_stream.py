@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import cv2
 import numpy as np
 import pytest
+from video_helpers import frames_of
 
 from recognizer.pipeline import Pipeline, PipelineConfig
 from recognizer.sources import ReconnectPolicy, SourceError, StreamSource, open_source
@@ -144,7 +145,7 @@ def test_pipeline_on_a_stream_survives_a_cut(server: MjpegServer) -> None:
         cut_done = False
         t0 = time.monotonic()
         with pipe:
-            for r in pipe:
+            for r in frames_of(pipe):
                 got.append(r)
                 if len(got) == 10 and not cut_done:
                     server.stop()

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from video_helpers import frames_of
 
 from recognizer.pipeline import Pipeline, PipelineConfig
 from recognizer.sources import VideoFileSource
@@ -432,9 +433,9 @@ def test_pipeline_applies_before_and_submits_after_each_update_and_closes_the_ch
     log: list = []
     spy = SpyChecker(log)
     with VideoFileSource(clip) as src:
-        pipe = Pipeline(src, FakeRecognizer(), tracker=LoggingTracker(log), config=PipelineConfig(batch_size=4), text_checker=spy)
+        pipe = Pipeline(src, FakeRecognizer(), trackers=LoggingTracker(log), config=PipelineConfig(batch_size=4), text_checkers=spy)
         with pipe:
-            results = list(pipe)
+            results = list(frames_of(pipe))
     assert len(results) == 12
     expected = []
     for r in results:
@@ -447,9 +448,9 @@ def test_pipeline_with_a_real_checker_reads_tracks_and_stops_its_worker(clip: Pa
     reader = FakeReader(lambda crop: TextRead("SMITH", 0.95), lines=[(100.0, 60.0, 150.0, 100.0)])
     checker = TextChecker(reader, TextCheckConfig(detect_interval=0.1))
     with VideoFileSource(clip) as src:
-        pipe = Pipeline(src, FakeRecognizer(delay=0.1), tracker=Tracker(), config=PipelineConfig(batch_size=2), text_checker=checker)
+        pipe = Pipeline(src, FakeRecognizer(delay=0.1), trackers=Tracker(), config=PipelineConfig(batch_size=2), text_checkers=checker)
         with pipe:
-            results = list(pipe)
+            results = list(frames_of(pipe))
     assert [r.frame.index for r in results] == list(range(12))
     assert not checker._thread.is_alive(), "Pipeline.close closed the checker"
     assert checker.stats.reads >= 1 and checker.stats.letters >= 1 and checker.stats.detections >= 1

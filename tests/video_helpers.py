@@ -16,3 +16,10 @@ def count_frames(path: Path) -> tuple[int, float]:
     fps = cap.get(cv2.CAP_PROP_FPS)
     cap.release()
     return n, fps
+
+
+def frames_of(pipe):
+    """The frame results of a pipeline's iteration (it also hands out each source's end)."""
+    from recognizer.pipeline import FrameResult
+
+    return (item for item in pipe if isinstance(item, FrameResult))

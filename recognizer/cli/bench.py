@@ -34,17 +34,12 @@ def bench_command(args: argparse.Namespace) -> int:
         models = f"detector {args.detector or 'shipped'}, classifier {args.classifier or 'shipped'}"
     mode = options.reader_mode(args, video=True)
     reader = options.load_text_reader(mode)
-    checker = None
     if reader is not None:
-        from functools import partial
-
-        from recognizer.textworker import make_checker
-
-        checker = partial(make_checker, mode, reader)
         models += f"; text reader {mode}"
     report = benchmark(
         recognizer,
-        checker=checker,
+        reader=mode,
+        text_reader=reader,
         frames=args.frames,
         batch=args.batch,
         settings=settings,

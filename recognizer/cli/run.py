@@ -1,10 +1,8 @@
 """``recognizer run SOURCE [SOURCE ...]``: the real-time loop on cameras, streams, video files
 or folders.
 
-argparse, checks and printing live here; the work is in :mod:`recognizer.pipeline` (threads)
-and :mod:`recognizer.session` (the main-thread stage: drawing, sinks, summary, signals); with
-several sources in :mod:`recognizer.multiplex` (one batch for all) and
-:mod:`recognizer.multisession` (outputs per source, one log, a tiled window).
+argparse, checks and printing live here; the run itself is :func:`recognizer.runner.run` (the
+same for one source and several).
 """
 from __future__ import annotations
 
@@ -42,7 +40,7 @@ def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = N
     and ``--dump`` path is checked. ``specs``: the sources as opened, without their
     ``NAME=`` (default: ``args.source``).
     """
-    from recognizer.multisession import per_source_path
+    from recognizer.source_names import per_source_path
     from recognizer.sources import input_files
     from recognizer.weights import WeightsNotFoundError, resolve_weights
 
@@ -78,12 +76,11 @@ def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = N
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Handler of ``recognizer run``."""
-    from recognizer.pipeline import Pipeline, PipelineConfig
-    from recognizer.records import run_record
-    from recognizer.session import Outputs, RunSignals, open_outputs, run_session
+    """Handler of ``recognizer run``: one source or several, through :func:`recognizer.runner.run`."""
+    from recognizer.pipeline import PipelineConfig
+    from recognizer.runner import run
+    from recognizer.session import RunSignals
     from recognizer.sources import SourceError, open_source
-    from recognizer.tracking import Tracker
 
     for option in ("batch", "max_frames", "fps", "threads", "workers"):
         positive(f"--{option.replace('_', '-')}", getattr(args, option))
@@ -96,63 +93,67 @@ def run_command(args: argparse.Namespace) -> int:
         raise CLIError(f"--reconnect-timeout {args.reconnect_timeout}: expected seconds >= 0 (0 retries forever)")
     if not (args.show or args.save or args.dump or args.log):
         log.info("no --show/--save/--dump/--log given: only the summary will be printed")
-    specs = _specs(args)
-    if len(specs) > 1:
-        return _run_several(args, specs)
-    name, args.source = _named(specs)[0]
-    for option in ("save", "dump"):  # {name} with one source: its name, as with several
-        if getattr(args, option) and "{name}" in getattr(args, option):
-            setattr(args, option, getattr(args, option).replace("{name}", name))
-    if args.batch is None:
-        args.batch = 4
-
+    named = _named(_specs(args))
+    names, specs = [name for name, _ in named], [spec for _, spec in named]
+    several = len(specs) > 1
+    if not several:
+        args.source = specs[0]
+        for option in ("save", "dump"):  # {name} with one source: its name, as with several
+            if getattr(args, option) and "{name}" in getattr(args, option):
+                setattr(args, option, getattr(args, option).replace("{name}", names[0]))
+    batch = args.batch or max(4, len(specs))  # one batch can hold a frame of every camera
     try:
-        source = open_source(args.source, fps=args.fps, reconnect=_reconnect(args))
+        sources = [open_source(spec, fps=args.fps, reconnect=_reconnect(args)) for spec in specs]
     except SourceError as exc:
         raise CLIError(str(exc), code=2) from exc
-    check_output_paths(args)
-    mapping = prepare_run(args, source)  # evidence, positions, --expect: checked before anything is written
-    # Models before the source is opened: a camera should not sit open while weights load.
+    check_output_paths(args, names if several else None, specs)
+    # evidence, positions, --expect: checked before anything is written (they need one source)
+    mapping = prepare_run(args, None if several else sources[0], n_sources=len(specs))
+    # Models before the sources are opened: a camera should not sit open while weights load.
     recognizer, workers = _models(args)
+    mode, text_reader = _text_reader(args, sources)
 
-    outputs: Outputs | None = None
+    def started(pipeline: Any) -> None:
+        for i, source in enumerate(pipeline.sources):
+            mode_word = "live" if pipeline.source_live(i) else "file"
+            if several:
+                print(f"reading {_what(source)} as '{pipeline.names[i]}' ({mode_word} mode, {source.fps:.2f} fps)", file=sys.stderr)
+            else:
+                print(f"reading {_what(source)} ({mode_word} mode, {source.fps:.2f} fps; device {recognizer.device}, "
+                      f"{workers} inference worker(s), batch {batch}; reader {mode})", file=sys.stderr)
+        if several:
+            print(f"{len(specs)} sources, one model: device {recognizer.device}, {workers} inference worker(s), batch {batch}",
+                  file=sys.stderr)
+
+    def ended(s: Any) -> None:
+        if s.status == "failed":
+            print(f"recognizer: source '{s.name}' failed: {s.error}; the other sources go on", file=sys.stderr)
+        else:
+            print(f"recognizer: source '{s.name}' ended after {s.frames} frames", file=sys.stderr)
+
     signals = RunSignals()
     with signals.installed():
-        try:
-            source.open()
-            outputs = open_outputs(show=args.show, save=args.save, dump=args.dump, log=args.log, fps=source.fps,
-                                   title=f"recognizer - {args.source}", fragment_seconds=args.fragment_seconds)
-            if mapping is not None:
-                outputs.add_numbers(mapping.sink(args.log))
-            config = PipelineConfig(batch_size=args.batch, workers=workers, live=args.live, max_frames=args.max_frames)
-            mode, checker = _text_checker(args, source)
-            pipeline = Pipeline(source, recognizer, tracker=Tracker(), config=config, text_checker=checker)
-            if outputs.log is not None:  # nothing was read yet: a failure is like a log that cannot be created
-                outputs.log.write(run_record(source.describe(), live=pipeline.live, batch=args.batch, workers=workers, reader=mode,
-                                             **(mapping.run_fields(args) if mapping is not None else {})))
-        except BaseException as exc:  # the loop never ran: close what was opened, then report
-            return _setup_failed(exc, signals, outputs, [source])
-        try:
-            total = source.frame_count
-            if args.max_frames and (total is None or args.max_frames < total):
-                total = args.max_frames
-            print(
-                f"reading {_what(source)} ({'live' if pipeline.live else 'file'} mode, {source.fps:.2f} fps; "
-                f"device {recognizer.device}, {workers} inference worker(s), batch {args.batch}; reader {mode})",
-                file=sys.stderr,
-            )
-            summary = run_session(pipeline, outputs, progress=not args.no_progress and sys.stderr.isatty(), total=total,
-                                  hud=not args.no_hud)
-        finally:
-            with signals.closing():
-                source.close()
-    print(summary.line())
-    if checker is not None:
-        st = checker.stats
-        print(f"reader {mode}: the text reader read {st.reads} track regions ({st.numbers} as numbers, {st.letters} as letters) "
-              f"of {len(st.tracks)} tracks, {st.detections} text-detector passes found {st.found} numbers; "
-              f"{st.seconds:.1f} s on its own thread, {st.dropped} requests dropped while busy", file=sys.stderr)
-    return _report(summary, outputs.status_lines())
+        summary = run(
+            sources, recognizer, names=names,
+            config=PipelineConfig(batch_size=batch, workers=workers, live=args.live, max_frames=args.max_frames),
+            reader=mode, text_reader=text_reader,
+            show=args.show, save=args.save, dump=args.dump, log=args.log, fragment_seconds=args.fragment_seconds,
+            title=None if several else f"recognizer - {args.source}",
+            numbers=(lambda: mapping.sink(args.log)) if mapping is not None else None,
+            record=mapping.run_fields(args) if mapping is not None else None,
+            progress=not args.no_progress and sys.stderr.isatty(), hud=not args.no_hud,
+            on_start=started, on_source_end=ended if several else None, signals=signals,
+        )
+    if not summary.started:
+        return _setup_failed(summary)
+    for s in summary.sources:
+        print(s.line())
+    print(f"all {len(specs)} sources: {summary.line()}" if several else summary.line())
+    for st in summary.text_stats:
+        print(f"reader {summary.reader}: the text reader read {st.reads} track regions ({st.numbers} as numbers, "
+              f"{st.letters} as letters) of {len(st.tracks)} tracks, {st.detections} text-detector passes found {st.found} "
+              f"numbers; {st.seconds:.1f} s on its own thread, {st.dropped} requests dropped while busy", file=sys.stderr)
+    return _report(summary, summary.outputs)
 
 
 def _what(source: Any) -> str:
@@ -162,9 +163,9 @@ def _what(source: Any) -> str:
 
 
 def _named(specs: list[str]) -> list[tuple[str, str]]:
-    """``(name, spec)`` of each source (:func:`recognizer.multiplex.name_sources`); an invalid
+    """``(name, spec)`` of each source (:func:`recognizer.source_names.name_sources`); an invalid
     name is a usage error."""
-    from recognizer.multiplex import name_sources
+    from recognizer.source_names import name_sources
     from recognizer.sources import SourceError
 
     try:
@@ -173,20 +174,21 @@ def _named(specs: list[str]) -> list[tuple[str, str]]:
         raise CLIError(str(exc), code=2) from exc
 
 
-def _text_checker(args: argparse.Namespace, source: Any) -> tuple[str, Any]:
-    """The reader mode of this run and its text checker (None for the digit models alone).
+def _text_reader(args: argparse.Namespace, sources: Sequence[Any]) -> tuple[str, Any]:
+    """The reader mode of this run and the text reader it needs (None for the digit models alone).
 
     ``--reader`` wins; else live sources and runs with a window read tracks (``fast``) and
     files without a window also let the text detector look (``accurate``), since they have no
-    real-time limit."""
-    from recognizer.textworker import make_checker, video_mode
+    real-time limit. A run of several sources reads with the digit models alone."""
+    from recognizer.textworker import video_mode
 
-    live = bool(source.live) if args.live is None else bool(args.live)
+    if len(sources) > 1:
+        return "digits", None
+    live = bool(sources[0].live) if args.live is None else bool(args.live)
     offline = not live and not args.show
     mode = video_mode(getattr(args, "reader", None), live=not offline)
-    # Offline the reads are made when asked, on the video's own clock: the same file, the same result.
-    checker = make_checker(mode, options.load_text_reader(mode), synchronous=offline)
-    return (mode if checker is not None else "digits"), checker
+    reader = options.load_text_reader(mode)
+    return (mode if reader is not None else "digits"), reader
 
 
 def _reconnect(args: argparse.Namespace) -> Any:
@@ -205,25 +207,14 @@ def _models(args: argparse.Namespace) -> tuple[Any, int]:
     return recognizer, workers
 
 
-def _setup_failed(exc: BaseException, signals: Any, outputs: Any, sources: Sequence[Any]) -> int:
-    """The loop never ran: close what was opened, then report (or raise) ``exc``."""
-    from recognizer.session import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
-    from recognizer.sinks import SinkError
-    from recognizer.sources import SourceError
+def _setup_failed(summary: Any) -> int:
+    """The loop never ran (everything opened was closed): report why, or raise a bug."""
+    from recognizer.session import EXIT_INTERRUPTED, EXIT_TERMINATED
 
-    with signals.closing():
-        try:
-            if outputs is not None:
-                outputs.finalize(None)
-        finally:
-            for source in sources:
-                source.close()
-    if isinstance(exc, KeyboardInterrupt):
-        print(f"recognizer: {'terminated' if isinstance(exc, Terminated) else 'interrupted'}; outputs finalized", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-    if isinstance(exc, (SourceError, SinkError)):
-        raise CLIError(str(exc), code=2) from exc
-    raise exc
+    if summary.stopped_by_signal:
+        print(f"recognizer: {summary.status}; outputs finalized", file=sys.stderr)
+        return EXIT_TERMINATED if summary.status == "terminated" else EXIT_INTERRUPTED
+    raise CLIError(summary.error or "the run could not start", code=2) from summary.exception
 
 
 def _report(summary: Any, status_lines: list[str]) -> int:
@@ -241,73 +232,6 @@ def _report(summary: Any, status_lines: list[str]) -> int:
     if summary.status == "failed":
         raise CLIError(summary.error or "the run failed", code=1)
     return 0
-
-
-def _run_several(args: argparse.Namespace, specs: list[str]) -> int:
-    """``recognizer run SOURCE SOURCE ...``: every source through one batched model."""
-    from recognizer.multiplex import MultiPipeline, UnopenedSource
-    from recognizer.multisession import multi_run_record, open_multi_outputs, run_multi_session
-    from recognizer.pipeline import PipelineConfig
-    from recognizer.session import RunSignals
-    from recognizer.sources import SourceError, open_source
-    from recognizer.tracking import Tracker
-
-    named = _named(specs)
-    names = [name for name, _ in named]
-    try:
-        sources = [open_source(spec, fps=args.fps, reconnect=_reconnect(args)) for _, spec in named]
-    except SourceError as exc:
-        raise CLIError(str(exc), code=2) from exc
-    check_output_paths(args, names, [spec for _, spec in named])
-    prepare_run(args, None, n_sources=len(specs))  # refuses the options that need one source
-    recognizer, workers = _models(args)
-    batch = args.batch or max(4, len(sources))  # one batch can hold a frame of every camera
-
-    def ended(s: Any) -> None:
-        if s.status == "failed":
-            print(f"recognizer: source '{s.name}' failed: {s.error}; the other sources go on", file=sys.stderr)
-        else:
-            print(f"recognizer: source '{s.name}' ended after {s.frames} frames", file=sys.stderr)
-
-    outputs = None
-    signals = RunSignals()
-    with signals.installed():
-        try:
-            errors: list[SourceError] = []
-            for k, source in enumerate(sources):
-                try:
-                    source.open()
-                except SourceError as exc:  # reported like a source lost for good; the others run
-                    errors.append(exc)
-                    sources[k] = UnopenedSource(source, exc)
-            if len(errors) == len(sources):
-                raise errors[0]
-            outputs = open_multi_outputs(names, [s.fps for s in sources], show=args.show, save=args.save, dump=args.dump,
-                                         log=args.log, fragment_seconds=args.fragment_seconds)
-            config = PipelineConfig(batch_size=batch, workers=workers, live=args.live, max_frames=args.max_frames)
-            pipeline = MultiPipeline(sources, recognizer, names=names, trackers=[Tracker() for _ in sources], config=config)
-            if outputs.log is not None:
-                outputs.log.write(multi_run_record(pipeline, batch=batch, workers=workers))
-        except BaseException as exc:
-            return _setup_failed(exc, signals, outputs, sources)
-        try:
-            counts = [s.frame_count for s in sources]
-            total = None if None in counts else sum(min(c, args.max_frames or c) for c in counts)
-            for name, source, lane in zip(names, sources, pipeline.lanes):
-                print(f"reading {_what(source)} as '{name}' ({'live' if lane.live else 'file'} mode, {source.fps:.2f} fps)",
-                      file=sys.stderr)
-            print(f"{len(sources)} sources, one model: device {recognizer.device}, {workers} inference worker(s), batch {batch}",
-                  file=sys.stderr)
-            summary = run_multi_session(pipeline, outputs, progress=not args.no_progress and sys.stderr.isatty(), total=total,
-                                        hud=not args.no_hud, on_source_end=ended)
-        finally:
-            with signals.closing():
-                for source in sources:
-                    source.close()
-    for s in summary.sources:
-        print(s.line())
-    print(f"all {len(sources)} sources: {summary.line()}")
-    return _report(summary, outputs.status_lines())
 
 
 HELP = "read house numbers live from webcams, video files, image folders or streams"
