@@ -4,7 +4,7 @@ Generates ``--files`` clips (the panning wall with house-number plates of ``reco
 ``--frames`` frames each at ``--size``), starts one local Ray instance (its start-up is timed
 on its own), then processes the clips with 1 worker and with 2 (``--order`` times each,
 alternating, every run into a fresh output folder, so no file is skipped) through the library
-entry point of ``recognizer batch`` (:func:`recognizer.batch_ray.run_batch`, shipped weights on
+entry point of ``recognizer batch`` (:func:`recognizer.batch.cluster.run_batch`, shipped weights on
 the CPU). Each run's wall time includes starting its workers (loading the models); the table
 gives files per hour, frames per second and the speed-up of 2 workers over 1::
 
@@ -45,7 +45,7 @@ def make_clips(folder: Path, files: int, frames: int, size: tuple[int, int]) -> 
 def loader() -> Any:
     """What each worker calls: the shipped models on the CPU, as ``recognizer batch`` loads them."""
     from recognizer.cli.options import load_recognizer
-    from recognizer.weights import resolve_weights
+    from recognizer.models.weights import resolve_weights
 
     options = argparse.Namespace(
         detector=str(resolve_weights(None, "detector").resolve()), classifier=str(resolve_weights(None, "classifier").resolve()),
@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ray
 
-    from recognizer.batch import discover
-    from recognizer.batch_ray import BatchConfig, run_batch
+    from recognizer.batch.cluster import BatchConfig, run_batch
+    from recognizer.batch.jobs import discover
 
     width, height = (int(v) for v in args.size.lower().split("x"))
     work = Path(args.work)

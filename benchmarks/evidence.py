@@ -49,12 +49,12 @@ def sink_cost(clip: Path, out: Path) -> dict:
     pictures to the writer thread), measured in-process around each call."""
     import time
 
-    from recognizer.engine import Recognizer
-    from recognizer.evidence import EvidenceWriter
-    from recognizer.runner import run
-    from recognizer.sinks.numbers import NumbersSink
-    from recognizer.sources import open_source
-    from recognizer.weights import resolve_weights
+    from recognizer.io.sources import open_source
+    from recognizer.live.run import run
+    from recognizer.models.engine import Recognizer
+    from recognizer.models.weights import resolve_weights
+    from recognizer.output.evidence import EvidenceWriter
+    from recognizer.output.sinks.numbers import NumbersSink
 
     costs: list[float] = []
 

@@ -8,7 +8,7 @@ bytes (more keyframes) and a little encoding time.
 
 For each value this script writes the frames of the generated benchmark clip (640x480, the
 panning wall with number plates of ``recognizer bench``) through the real
-:class:`recognizer.sinks.VideoSink` and reports:
+:class:`recognizer.output.sinks.VideoSink` and reports:
 
 * the writer's FPS (best of ``--repeats``; encoding and muxing only, no models),
 * the size of the finished file,
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.sinks import VideoSink
-from recognizer.sinks.video import count_readable_frames
+from recognizer.output.sinks import VideoSink
+from recognizer.output.sinks.video import count_readable_frames
 from recognizer.synth.footage import ClipSpec, synthetic_frame
 
 

@@ -4,10 +4,10 @@ For each camera count N (default 1, 2 and 4) the same work is run two ways, one 
 other in one invocation of this script:
 
 * **shared**: one process runs the N cameras as ``recognizer run CAM CAM ...`` does
-  (:func:`~recognizer.runner.run`: one model, frames of all cameras in the same batches, one
+  (:func:`~recognizer.live.run.run`: one model, frames of all cameras in the same batches, one
   tiled window);
 * **separate**: N processes, each running one camera as ``recognizer run CAM`` does (the same
-  :func:`~recognizer.runner.run` with one source), all at the same time.
+  :func:`~recognizer.live.run.run` with one source), all at the same time.
 
 Each camera is a :class:`~recognizer.synth.footage.SyntheticCamera` (640x480, ``--fps`` frames
 per second, its own seed) for ``--seconds``. Every process loads the models and chooses its
@@ -61,7 +61,7 @@ class _NullWindow:
 def _load_models(device: str = "cpu") -> tuple[Any, int]:
     """The recognizer and workers of ``recognizer run --device DEVICE`` (shipped weights), warmed up."""
     from recognizer.cli import options
-    from recognizer.session import choose_parallelism, configure_threads
+    from recognizer.live.threads import choose_parallelism, configure_threads
     from recognizer.synth.footage import ClipSpec, synthetic_frame
 
     args = argparse.Namespace(detector=None, classifier=None, device=device, score_thresh=None, not_digit_thresh=None, tta=None)
@@ -82,9 +82,9 @@ def _round(value: float | None) -> float | None:
 def worker(cameras: int, seconds: float, fps: float, start_at: float, out: Path, device: str = "cpu") -> None:
     """Run ``cameras`` synthetic cameras in this process (one: the single-source path), from
     ``start_at`` (wall clock) for ``seconds``; write the figures to ``out`` as JSON."""
-    from recognizer.pipeline import PipelineConfig
-    from recognizer.runner import run
-    from recognizer.sinks import TiledWindow
+    from recognizer.live.pipeline import PipelineConfig
+    from recognizer.live.run import run
+    from recognizer.output.sinks import TiledWindow
     from recognizer.synth.footage import ClipSpec, SyntheticCamera
 
     recognizer, workers = _load_models(device)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         worker(args.cameras[0], args.seconds, args.fps, args.start_at, args.out, args.device)
         return 0
-    from recognizer.bench import machine_info
+    from recognizer.apps.bench import machine_info
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="multicam-") as tmp:

@@ -20,9 +20,9 @@ MODES = ("digits", "fast", "accurate")
 def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
-    from recognizer.engine import Recognizer
-    from recognizer.fusion import FusedRecognizer, FusionConfig
-    from recognizer.textreader import load_text_reader
+    from recognizer.models.engine import Recognizer
+    from recognizer.models.fusion import FusedRecognizer, FusionConfig
+    from recognizer.models.textreader import load_text_reader
     from train.datasets import read_image
     from train.realsets import load_set
 

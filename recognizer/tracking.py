@@ -113,7 +113,7 @@ class TrackConfig:
 @dataclass(frozen=True)
 class BestView:
     """Where a track was seen best: its most confident reading of its stable text so far (the
-    frame to take its picture from, see :mod:`recognizer.evidence`).
+    frame to take its picture from, see :mod:`recognizer.output.evidence`).
 
     Attributes:
         frame, time: the frame's index and timestamp (seconds).
@@ -519,7 +519,7 @@ class Tracker:
         )
 
     def text_vote(self, track_id: int, digits: str, score: float, *, letters: bool = False) -> bool:
-        """Enter one read of the text reader (:mod:`recognizer.textworker`) into a live track.
+        """Enter one read of the text reader (:mod:`recognizer.live.textworker`) into a live track.
 
         A number (``digits``) votes like a frame of the digit models, with ``config.text_weight``
         x ``score`` of weight and without decaying the earlier votes; letters (``letters``)

@@ -18,7 +18,7 @@ START = datetime(2024, 5, 4, 10, 20, 30, tzinfo=timezone.utc)
 CENTRE = (52.520008, 13.404954)
 RADIUS_M = 150.0
 SPEED_MPS = 12.0
-EARTH_M_PER_DEG = 6_371_008.8 * math.pi / 180  # the radius recognizer.geo measures with
+EARTH_M_PER_DEG = 6_371_008.8 * math.pi / 180  # the radius recognizer.output.geo measures with
 
 
 def true_position(epoch: float) -> tuple[float, float]:
@@ -32,7 +32,7 @@ def true_position(epoch: float) -> tuple[float, float]:
 
 
 def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    from recognizer.geo import haversine_m
+    from recognizer.output.geo import haversine_m
 
     return float(haversine_m(a[0], a[1], b[0], b[1]))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from recognizer.weights import WeightsNotFoundError, resolve_weights
+from recognizer.models.weights import WeightsNotFoundError, resolve_weights
 
 
 def shipped_weights() -> bool:

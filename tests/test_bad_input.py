@@ -377,8 +377,8 @@ def test_transparent_png_is_read_on_white(tmp_path: Path) -> None:
     path = tmp_path / "seven.png"
     cv2.imwrite(str(path), rgba)
     ys, xs = np.nonzero(rgba[..., 3] == 255)
-    from recognizer.imageio import read_image_file
-    from recognizer.sources import ImageFolderSource
+    from recognizer.io.imageio import read_image_file
+    from recognizer.io.sources import ImageFolderSource
 
     for read in (_read, read_image_file):
         image, why = read(path)
@@ -390,7 +390,7 @@ def test_transparent_png_is_read_on_white(tmp_path: Path) -> None:
 
 
 def test_jpeg_completeness_check() -> None:
-    from recognizer.imageio import _jpeg_complete
+    from recognizer.io.imageio import _jpeg_complete
 
     img = np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8)
     for progressive in (0, 1):
@@ -406,7 +406,7 @@ def test_jpeg_completeness_check() -> None:
     [(0.25, None, 30.0, True), (0.5, 12.0, 12.0, False), (500.0, None, 30.0, True), (24.0, None, 24.0, False)],
 )
 def test_implausible_video_fps(tmp_path: Path, caplog: pytest.LogCaptureFixture, meta_fps, user_fps, expected, warned) -> None:
-    from recognizer.sources import VideoFileSource
+    from recognizer.io.sources import VideoFileSource
 
     path = tmp_path / "v.avi"
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), meta_fps, (32, 24))

@@ -80,7 +80,7 @@ def test_a_named_source_is_never_an_output(option: str, value: str, fragment: st
 
 
 def test_a_link_in_a_folder_is_read_once_and_named(tmp_path: Path) -> None:
-    from recognizer.batch import discover
+    from recognizer.batch.jobs import discover
 
     folder = tmp_path / "dashcam"
     folder.mkdir()
@@ -129,7 +129,7 @@ def _transparent_pngs(folder: Path) -> dict[str, tuple[Path, int]]:
 
 @pytest.mark.parametrize("name", ["alpha_dark", "alpha_light", "grey_key"])
 def test_transparent_png_keeps_its_digits_visible(name: str, tmp_path: Path) -> None:
-    from recognizer.imageio import read_image_file
+    from recognizer.io.imageio import read_image_file
 
     path, background = _transparent_pngs(tmp_path)[name]
     image, why = read_image_file(path)
@@ -160,12 +160,12 @@ def test_recognizer_image_reads_transparent_pngs(tmp_path: Path, monkeypatch: py
 @pytest.fixture
 def no_ray_start(monkeypatch: pytest.MonkeyPatch) -> None:
     """``recognizer batch`` must refuse before it starts Ray."""
-    import recognizer.batch_ray
+    import recognizer.batch.cluster
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("Ray was started")
 
-    monkeypatch.setattr(recognizer.batch_ray, "_start_ray", refuse)
+    monkeypatch.setattr(recognizer.batch.cluster, "_start_ray", refuse)
 
 
 BAD_VALUES = [
@@ -219,7 +219,7 @@ def test_batch_refuses_a_damaged_classifier_before_starting_ray(tmp_path: Path, 
 
 
 def test_the_output_folder_is_said_to_be_skipped_as_an_input(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
-    from recognizer.batch import BatchInputError, discover
+    from recognizer.batch.jobs import BatchInputError, discover
 
     folder = tmp_path / "dashcam"
     folder.mkdir()
@@ -273,7 +273,7 @@ def test_an_invalid_source_name_says_what_a_name_may_hold(spec: str, shown: str,
 
 
 def test_a_path_with_an_equals_sign_is_still_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from recognizer.source_names import name_sources
+    from recognizer.io.names import name_sources
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "run=3").mkdir()
@@ -299,9 +299,9 @@ def test_a_camera_is_named_once(tmp_path: Path, models: list[str], capfd: pytest
 @pytest.mark.timeout(90)
 def test_a_full_disk_in_a_batch_file_names_the_output(tmp_path: Path, tiny_checkpoints: dict[str, Path],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from recognizer import sinks
-    from recognizer.batch import discover, run_job
-    from recognizer.engine import Recognizer
+    from recognizer.batch.jobs import discover, run_job
+    from recognizer.models.engine import Recognizer
+    from recognizer.output import sinks
 
     clip = make_bench_clip(tmp_path / "drive.avi", 60, ClipSpec(width=160, height=120, fps=24.0), fourcc="MJPG")
     looks = [0]
@@ -360,7 +360,7 @@ def test_a_video_that_stops_decoding_early_is_reported(tmp_path: Path, models: l
     assert not [r for r in caplog.records if "decoding stopped" in r.getMessage()]
     assert "warnings" not in json.loads((tmp_path / "whole.jsonl").read_text().splitlines()[-1])
     # The record itself, as a library user sees it.
-    from recognizer.sources import VideoFileSource
+    from recognizer.io.sources import VideoFileSource
 
     with caplog.at_level("WARNING"), VideoFileSource(cut) as source:
         assert len(list(source)) == 1

@@ -25,7 +25,7 @@ import pytest
 from procs import stop
 from video_helpers import count_frames, frames_of
 
-import recognizer.sinks as sinks
+import recognizer.output.sinks as sinks
 from recognizer.cli import main
 from recognizer.synth.footage import ClipSpec, make_bench_clip
 from recognizer.types import DigitBox, Reading
@@ -65,7 +65,7 @@ def small_disk(tmp_path: Path, disk: str, size: str, simulate: Callable[[Path], 
 
 
 def full_disk_after(calls: int, plenty: int = 8 * 2**20, left: int = 100 * 1024):
-    """A stand-in for :func:`recognizer.sinks.free_bytes`: ``plenty`` bytes free for the first
+    """A stand-in for :func:`recognizer.output.sinks.free_bytes`: ``plenty`` bytes free for the first
     ``calls`` looks (not so many that the video would look only once a second), then ``left``."""
     seen = [0]
 
@@ -372,7 +372,7 @@ def _near(box: Sequence[float], expected: Sequence[float], tol: float) -> bool:
 def test_a_huge_image_is_downscaled_on_read_and_its_boxes_come_back_in_its_pixels(
     tmp_path: Path, ink_reader: InkReader, capsys: pytest.CaptureFixture
 ) -> None:
-    from recognizer.sources import MAX_SIDE
+    from recognizer.io.sources import MAX_SIDE
 
     big = _huge_image(tmp_path / "big.png")
     small = tmp_path / "small.png"
@@ -412,8 +412,8 @@ def test_run_reads_a_huge_image_downscaled_and_logs_boxes_in_its_pixels(tmp_path
 
 @pytest.mark.timeout(30)
 def test_the_pipeline_bounds_the_pixels_of_a_batch_and_the_frames_in_flight() -> None:
-    from recognizer.pipeline import Pipeline, PipelineConfig
-    from recognizer.sources import Source
+    from recognizer.io.sources import Source
+    from recognizer.live.pipeline import Pipeline, PipelineConfig
     from recognizer.types import Frame
 
     class BigFrames(Source):

@@ -21,9 +21,9 @@ import pytest
 from shipped import needs_models, shipped_weights
 from video_helpers import count_frames
 
-from recognizer.batch import BatchInputError, Job, discover, is_complete, part_pid, unique_names
+from recognizer.batch.jobs import BatchInputError, Job, discover, is_complete, part_pid, unique_names
 from recognizer.cli import main
-from recognizer.records import CONFIRMED, FRAME, TRACK_ENDED, read_log
+from recognizer.output.records import CONFIRMED, FRAME, TRACK_ENDED, read_log
 from recognizer.synth.footage import ClipSpec, make_bench_clip, synthetic_frame
 
 REPO = Path(__file__).resolve().parents[1]

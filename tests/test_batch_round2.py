@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from procs import stop
 
-from recognizer.batch import part_pid
+from recognizer.batch.jobs import part_pid
 from recognizer.cli import main
-from recognizer.records import CONFIRMED, FRAME, RUN, read_log
+from recognizer.output.records import CONFIRMED, FRAME, RUN, read_log
 from recognizer.synth.footage import ClipSpec, make_bench_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def test_replaced_footage_is_read_again_and_a_link_is_read_once(ray_address: str
     # The camera reused the name: other footage, same path (the link follows it).
     other = _clip(tmp_path / "new.mp4", 33, seed=5)
     os.replace(other, video)
-    with caplog.at_level(logging.WARNING, logger="recognizer.batch_ray"):
+    with caplog.at_level(logging.WARNING, logger="recognizer.batch.cluster"):
         assert main(argv) == 0
     stdout, _ = capsys.readouterr()
     assert "batch completed: 1 done, 0 skipped, 0 failed of 1 files; 33 frames" in stdout
@@ -84,7 +84,7 @@ def test_replaced_footage_is_read_again_and_a_link_is_read_once(ray_address: str
     assert "0 done, 1 skipped" in capsys.readouterr().out and _summary(out)["changed"] == []
     stat = video.stat()
     os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    with caplog.at_level(logging.WARNING, logger="recognizer.batch_ray"):
+    with caplog.at_level(logging.WARNING, logger="recognizer.batch.cluster"):
         assert main(argv) == 0
     assert "1 done, 0 skipped" in capsys.readouterr().out
     assert _summary(out)["changed"][0]["reason"] == "it was modified since"
@@ -124,9 +124,9 @@ def test_a_run_that_fails_as_a_whole_says_why_in_its_summary(ray_address: str, t
     loads them before Ray starts) end the run; summary.json said "failed" with an empty list."""
     from functools import partial
 
-    from recognizer.batch import discover
-    from recognizer.batch_ray import BatchConfig, BatchError, run_batch
-    from recognizer.engine import Recognizer
+    from recognizer.batch.cluster import BatchConfig, BatchError, run_batch
+    from recognizer.batch.jobs import discover
+    from recognizer.models.engine import Recognizer
 
     clip = _clip(tmp_path / "clip.mp4", 4, seed=3)
     load = partial(Recognizer.from_checkpoints, str(tmp_path / "gone" / "detector.pt"), str(tmp_path / "gone" / "classifier.pt"), device="cpu")

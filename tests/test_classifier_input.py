@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from recognizer.engine import classifier_log_probs
 from recognizer.models import SmallCNN, load_checkpoint, read_checkpoint, save_checkpoint
 from recognizer.models.checkpoint import payload_checksum
-from recognizer.preprocess import crops_to_tensor
+from recognizer.models.engine import classifier_log_probs
+from recognizer.models.preprocess import crops_to_tensor
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "weights" / "classifier.pt"

@@ -80,7 +80,7 @@ def test_missing_weights_say_how_to_get_them(images, tmp_path, capsys):
 
 
 def test_default_weights_missing_message(monkeypatch, tmp_path):
-    from recognizer import weights
+    from recognizer.models import weights
 
     monkeypatch.setattr(weights, "weight_dirs", lambda: [tmp_path / "a", tmp_path / "b"])
     with pytest.raises(weights.WeightsNotFoundError, match="python -m train.detector") as info:

@@ -229,10 +229,10 @@ def test_bench_rejects_bad_settings(capsys: pytest.CaptureFixture) -> None:
     ],
 )
 def test_choose_parallelism(monkeypatch: pytest.MonkeyPatch, device, workers, threads, cores, expected) -> None:
-    import recognizer.session as session
+    import recognizer.live.threads as run_threads
 
-    monkeypatch.setattr(session, "cpu_cores", lambda: cores)
-    assert session.choose_parallelism(device, workers, threads) == expected
+    monkeypatch.setattr(run_threads, "cpu_cores", lambda: cores)
+    assert run_threads.choose_parallelism(device, workers, threads) == expected
 
 
 @pytest.mark.timeout(120)
@@ -252,7 +252,7 @@ def test_folder_of_videos_run(tmp_path: Path, models: list[str], capsys: pytest.
 
 @pytest.mark.parametrize("sig, exc_type", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, "Terminated")])
 def test_a_signal_during_one_frames_writes_takes_effect_after_them(sig, exc_type) -> None:
-    from recognizer import session
+    from recognizer.live import signals as session
 
     expected = session.Terminated if exc_type == "Terminated" else exc_type
     done = []

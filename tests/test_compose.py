@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from recognizer.compose import compose_readings
+from recognizer.models.compose import compose_readings
 
 
 def row(digits, x0=10.0, y0=20.0, w=14.0, h=28.0, gap=4.0, angle_deg=0.0):

@@ -11,7 +11,7 @@ import torch
 from svhn_fixtures import corrupt_file, make_32x32_mat, make_crops_npz, make_svhn_split
 from torch.utils.data import DataLoader
 
-from recognizer.preprocess import crop_digits, crops_to_tensor, frame_to_tensor
+from recognizer.models.preprocess import crop_digits, crops_to_tensor, frame_to_tensor
 from train.datasets import (
     CropDataset,
     DatasetError,

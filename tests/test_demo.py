@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from shipped import needs_models
 
-from recognizer.compose import compose_readings
-from recognizer.demo import run_demo, score_log
-from recognizer.records import read_log
+from recognizer.apps.demo import run_demo, score_log
+from recognizer.models.compose import compose_readings
+from recognizer.output.records import read_log
 from recognizer.synth.street import ClipConfig, load_truth, make_street_clip, render_frames
 from recognizer.types import Reading
 
@@ -202,8 +202,8 @@ def test_recognizer_demo_bad_input(tmp_path, tiny_checkpoints, capsys, extra, me
 
 @needs_models
 def test_shipped_weights_read_most_demo_numbers(tmp_path):
-    from recognizer.engine import Recognizer
-    from recognizer.weights import default_weight_path
+    from recognizer.models.engine import Recognizer
+    from recognizer.models.weights import default_weight_path
 
     rec = Recognizer.from_checkpoints(default_weight_path("detector"), default_weight_path("classifier"), device="cpu")
     # The clip `recognizer demo` ships (default settings: 180 frames, 5 house numbers).

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from recognizer.engine import Recognizer, RecognizerConfig, choose_device
+from recognizer.models.engine import Recognizer, RecognizerConfig, choose_device
 from recognizer.types import Reading
 
 SIDE = 20
@@ -200,7 +200,7 @@ def test_ten_class_classifier_reports_zero_not_digit_probability():
 
 
 def test_test_time_views_are_one_classifier_call_averaged_in_log_space():
-    from recognizer.preprocess import TTA_VIEWS, crop_views
+    from recognizer.models.preprocess import TTA_VIEWS, crop_views
 
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
@@ -218,7 +218,7 @@ def test_test_time_views_are_one_classifier_call_averaged_in_log_space():
     rec = Recognizer(FakeDetector([[]]), clf, device="cpu")
     digits, probs, not_digit = rec.classify_full(crops)
     assert calls == [len(TTA_VIEWS) * 3]
-    from recognizer.preprocess import crops_to_tensor
+    from recognizer.models.preprocess import crops_to_tensor
 
     with torch.no_grad():
         logp = torch.log_softmax(clf(crops_to_tensor(views)), 1).reshape(len(TTA_VIEWS), 3, 11).mean(0)

@@ -378,7 +378,7 @@ def test_classify_crops_matches_the_model_argmax(tiny_checkpoints: dict[str, Pat
     import torch
 
     from recognizer.models import load_checkpoint
-    from recognizer.preprocess import crops_to_tensor
+    from recognizer.models.preprocess import crops_to_tensor
     from train.evaluate import classify_crops
 
     model = load_checkpoint(tiny_checkpoints["classifier"]).model

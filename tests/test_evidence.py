@@ -13,12 +13,12 @@ from mapping_helpers import write_clip
 from shipped import needs_models
 
 from recognizer.cli import main
-from recognizer.evidence import CONTEXT, MAX_SIDE, EvidenceWriter, crop_view, evidence_name
-from recognizer.records import CONFIRMED, FRAME, TRACK_ENDED, read_log
-from recognizer.sinks import SinkError
+from recognizer.models.weights import resolve_weights
+from recognizer.output.evidence import CONTEXT, MAX_SIDE, EvidenceWriter, crop_view, evidence_name
+from recognizer.output.records import CONFIRMED, FRAME, TRACK_ENDED, read_log
+from recognizer.output.sinks import SinkError
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
-from recognizer.weights import resolve_weights
 
 
 def _reading(text: str, conf: float, x: float = 200.0, y: float = 200.0) -> Reading:
@@ -141,11 +141,12 @@ def test_run_writes_the_best_view_of_each_number(tmp_path: Path, clip: Path, cap
 @pytest.mark.timeout(180)
 def test_one_crop_per_live_track(clip: Path) -> None:
     """Memory stays bounded: the sink holds at most one crop per live track, none after the end."""
-    from recognizer.engine import Recognizer
-    from recognizer.pipeline import Pipeline
-    from recognizer.session import Outputs, run_session
-    from recognizer.sinks.numbers import NumbersSink
-    from recognizer.sources import open_source
+    from recognizer.io.sources import open_source
+    from recognizer.live.outputs import Outputs
+    from recognizer.live.pipeline import Pipeline
+    from recognizer.live.session import run_session
+    from recognizer.models.engine import Recognizer
+    from recognizer.output.sinks.numbers import NumbersSink
 
     seen: list[tuple[int, int]] = []
 
@@ -185,10 +186,10 @@ def test_evidence_folder_must_be_new_or_empty(tmp_path: Path, clip: Path, state:
 def test_batch_job_writes_evidence_under_temporary_names(tmp_path: Path, clip: Path) -> None:
     """``run_job`` (a batch worker's work, without Ray): ``DIR/<name>.evidence/`` appears, renamed
     with the log, and ``numbers.csv`` names each picture; a failed file leaves nothing."""
-    from recognizer.batch import Job, evidence_path, run_job
-    from recognizer.batch_results import write_numbers_csv
-    from recognizer.engine import Recognizer
-    from recognizer.sinks.numbers import NumbersPlan
+    from recognizer.batch.jobs import Job, evidence_path, run_job
+    from recognizer.batch.results import write_numbers_csv
+    from recognizer.models.engine import Recognizer
+    from recognizer.output.sinks.numbers import NumbersPlan
 
     rec = Recognizer.from_checkpoints(resolve_weights(None, "detector"), resolve_weights(None, "classifier"), device="cpu", tta=False)
     out = tmp_path / "out"

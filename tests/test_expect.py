@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from recognizer.cli import main
-from recognizer.expect import MIN_SHARE, ExpectError, KnownNumbers, neighbours
+from recognizer.output.expect import MIN_SHARE, ExpectError, KnownNumbers, neighbours
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
 

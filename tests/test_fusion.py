@@ -1,4 +1,4 @@
-"""Two readers on still images (recognizer.fusion): the fusion rules, FusedRecognizer's modes with
+"""Two readers on still images (recognizer.models.fusion): the fusion rules, FusedRecognizer's modes with
 a fake digit path and the real text reader, Reading's new fields, and ``recognizer image
 --reader`` end to end with the tiny untrained models."""
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from text_helpers import draw_text, holds, real_text_reader, scene_with_plate, text_size
 
-from recognizer.fusion import DEFAULT_IMAGE_MODE, MODES, FusedRecognizer, FusionConfig, fuse, spread_digits, text_reading
-from recognizer.textreader import TextRead
+from recognizer.models.fusion import DEFAULT_IMAGE_MODE, MODES, FusedRecognizer, FusionConfig, fuse, spread_digits, text_reading
+from recognizer.models.textreader import TextRead
 from recognizer.types import DigitBox, Reading
 
 
@@ -109,7 +109,7 @@ def test_fusion_config(kwargs, error) -> None:
 
 
 def test_defaults_by_measurement_are_modes() -> None:
-    from recognizer.textworker import DEFAULT_LIVE_MODE, DEFAULT_OFFLINE_MODE
+    from recognizer.live.textworker import DEFAULT_LIVE_MODE, DEFAULT_OFFLINE_MODE
 
     assert {DEFAULT_IMAGE_MODE, DEFAULT_LIVE_MODE, DEFAULT_OFFLINE_MODE, FusionConfig().mode} <= set(MODES)
 

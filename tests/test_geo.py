@@ -20,7 +20,7 @@ from mapping_helpers import START, distance_m, fix_times, true_position, write_c
 from shipped import needs_models
 
 from recognizer.cli import main
-from recognizer.geo import (
+from recognizer.output.geo import (
     MAX_FIX_GAP,
     GeoError,
     GeoTrack,
@@ -31,7 +31,7 @@ from recognizer.geo import (
     read_nmea,
     video_start_time,
 )
-from recognizer.records import CONFIRMED, read_log
+from recognizer.output.records import CONFIRMED, read_log
 
 TOLERANCE_M = 0.5
 """How far a number's position may be from the camera's true position at its best view."""
@@ -297,8 +297,8 @@ def test_circle_helper_is_a_circle() -> None:
 def test_track_files_may_be_a_quoted_glob(tmp_path: Path) -> None:
     import argparse
 
-    from recognizer.cli import CLIError
     from recognizer.cli.mapping import _track
+    from recognizer.errors import CLIError
 
     write_gpx(tmp_path / "a.gpx", fix_times(T0, T0 + 4))
     write_nmea(tmp_path / "b.nmea", fix_times(T0 + 5, T0 + 9))

@@ -1,4 +1,4 @@
-"""recognizer.imageio: the one image decoder, used by the recognizer and the training tools."""
+"""recognizer.io.imageio: the one image decoder, used by the recognizer and the training tools."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recognizer.imageio import ImageReadError, load_image, read_image, read_image_file
+from recognizer.io.imageio import ImageReadError, load_image, read_image, read_image_file
 
 
 def _png(path: Path, image: np.ndarray) -> Path:

@@ -1,11 +1,11 @@
-"""The engine and ``train.tune`` keep the same detections: one rule, :func:`recognizer.engine.keep_digits`."""
+"""The engine and ``train.tune`` keep the same detections: one rule, :func:`recognizer.models.engine.keep_digits`."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from torch import nn
 
-from recognizer.engine import Recognizer, RecognizerConfig, keep_digits
+from recognizer.models.engine import Recognizer, RecognizerConfig, keep_digits
 
 BOX = [10.0, 10.0, 30.0, 40.0]
 

@@ -1,17 +1,42 @@
-"""The package's layering: no import cycle, and nothing below the command line imports it.
+"""The package's layering: no import cycle, and every module imports only its own layer or the
+layers below it (:data:`LAYERS`, the table the README's module map shows).
 
 The graph is read from the source with ``ast`` (imports inside functions count too, since they
-run), so these tests need neither torch nor a display.
+run; imports under ``if TYPE_CHECKING:`` do not, since they never run), so these tests need
+neither torch nor a display.
 """
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("recognizer", "train", "tools")
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("recognizer", "recognizer._compat", "recognizer.types", "recognizer.errors"),
+    ("recognizer.io", "recognizer.models", "recognizer.tracking"),
+    ("recognizer.output", "recognizer.synth"),
+    ("recognizer.live",),
+    ("recognizer.batch", "recognizer.apps"),
+    ("recognizer.cli",),
+    ("recognizer.__main__",),
+)
+"""The package's layers, bottom first. A module may import its own package, any package of a
+lower layer, and nothing else: not a sibling package of its own layer, nothing above."""
+
+
+def layer_of(module: str) -> tuple[int, str]:
+    """``(layer, package)`` of a module of ``recognizer``: the longest entry of :data:`LAYERS`
+    that is the module or a package holding it."""
+    best: tuple[int, str] | None = None
+    for rank, names in enumerate(LAYERS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and (best is None or len(name) > len(best[1])):
+                best = (rank, name)
+    if best is None:
+        raise KeyError(f"{module} is in no layer of LAYERS")
+    return best
 
 
 def module_name(path: Path) -> str:
@@ -34,7 +59,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     is_package = path.name == "__init__.py"
     out: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _running_nodes(tree):
         targets: list[str] = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
@@ -51,6 +76,25 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
             if target and target != name:
                 out.add(target)
     return out
+
+
+def _running_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` blocks."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def graph() -> dict[str, set[str]]:
@@ -101,11 +145,14 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def test_graph_sees_function_level_imports() -> None:
+def test_graph_sees_function_level_imports_and_skips_type_checking_ones(tmp_path: Path) -> None:
     g = graph()
-    # recognizer.cli.run imports the pipeline inside its handler only.
-    assert "recognizer.pipeline" in g["recognizer.cli.run"]
-    assert "recognizer.session" in g["recognizer.cli.run"]
+    # recognizer.cli.run imports the run entry inside its handler only.
+    assert "recognizer.live.run" in g["recognizer.cli.run"]
+    mod = tmp_path / "m.py"
+    mod.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import recognizer.cli\n"
+                   "def f():\n    import recognizer.types\n")
+    assert imports_of("m", mod, {"recognizer.cli", "recognizer.types"}) == {"recognizer.types"}
 
 
 def test_cycle_finder_finds_a_planted_cycle() -> None:
@@ -117,14 +164,34 @@ def test_no_import_cycle() -> None:
     assert cycles(graph()) == []
 
 
-@pytest.mark.parametrize("upper", ["recognizer.cli", "recognizer.bench", "recognizer.demo"])
-def test_no_upward_import_in_the_package(upper: str) -> None:
-    """The command line, the benchmark and the demo sit on top: no library module imports them."""
-    g = graph()
-    allowed = {upper, "recognizer.__main__", "recognizer.cli"}
-    offenders = {
-        name: sorted(t for t in targets if t == upper or t.startswith(upper + "."))
-        for name, targets in g.items()
-        if name.startswith("recognizer") and name not in allowed and not name.startswith(upper + ".") and not name.startswith("recognizer.cli.")
-    }
+def test_every_module_of_the_package_is_in_a_layer() -> None:
+    for name in modules():
+        if name.startswith("recognizer"):
+            layer_of(name)  # raises for a module outside the table
+    assert layer_of("recognizer.live.pipeline") == (3, "recognizer.live")
+    assert layer_of("recognizer.types") == (0, "recognizer.types")
+
+
+def test_modules_import_only_their_own_layer_and_the_ones_below() -> None:
+    offenders = []
+    for name, targets in graph().items():
+        if not name.startswith("recognizer"):
+            continue
+        rank, package = layer_of(name)
+        for target in sorted(t for t in targets if t.startswith("recognizer")):
+            t_rank, t_package = layer_of(target)
+            if t_package == package or t_rank < rank:
+                continue
+            offenders.append(f"{name} (layer {rank}) imports {target} (layer {t_rank})")
+    assert offenders == []
+
+
+def test_a_planted_upward_import_is_caught() -> None:
+    assert layer_of("recognizer.output.render")[0] < layer_of("recognizer.live.session")[0]
+    assert layer_of("recognizer.io.sources")[0] == layer_of("recognizer.models.engine")[0]  # siblings: not allowed
+
+
+def test_train_and_tools_depend_on_the_library_not_the_command_line() -> None:
+    offenders = {name: sorted(t for t in targets if t == "recognizer.cli" or t.startswith("recognizer.cli."))
+                 for name, targets in graph().items() if name.startswith(("train", "tools"))}
     assert {k: v for k, v in offenders.items() if v} == {}

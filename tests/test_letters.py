@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recognizer.preprocess import crop_digits
+from recognizer.models.preprocess import crop_digits
 from recognizer.synth import Generator, SynthConfig, find_fonts, font_families, words
 from recognizer.synth.painting import paint_sign
 from recognizer.synth.words import DIGIT_LIKE

@@ -1,5 +1,5 @@
 """Several sources at once through one batched model: synthetic cameras at different rates,
-files and an MJPEG stream on 127.0.0.1 (:class:`recognizer.pipeline.Pipeline`). The command line
+files and an MJPEG stream on 127.0.0.1 (:class:`recognizer.live.pipeline.Pipeline`). The command line
 (``recognizer run SOURCE SOURCE ...``), its outputs and the tiled window: test_multicam_cli.py."""
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import pytest
 from test_stream import MjpegServer
 
 from recognizer.cli import build_parser
-from recognizer.pipeline import Pipeline, PipelineConfig, SourceEnded
-from recognizer.source_names import default_name, name_sources, per_source_path
-from recognizer.sources import ReconnectPolicy, open_source
+from recognizer.io.names import default_name, name_sources, per_source_path
+from recognizer.io.sources import ReconnectPolicy, open_source
+from recognizer.live.pipeline import Pipeline, PipelineConfig
 from recognizer.synth.footage import ClipSpec, SyntheticCamera
 from recognizer.tracking import Tracker
-from recognizer.types import DigitBox, Reading
+from recognizer.types import DigitBox, Reading, SourceEnded
 
 
 class Spy:
@@ -242,7 +242,7 @@ def test_the_command_line_takes_several_sources() -> None:
 
 
 def test_two_idle_workers_share_the_ready_frames_one_worker_takes_them_all() -> None:
-    from recognizer.pipeline import _Captured
+    from recognizer.live.pipeline import _Captured
     from recognizer.types import Frame
 
     def ready_pipe(workers: int) -> Pipeline:
@@ -258,3 +258,43 @@ def test_two_idle_workers_share_the_ready_frames_one_worker_takes_them_all() -> 
     assert {c.lane for c in first[1] + second[1]} == {0, 1, 2, 3} and (first[0], second[0]) == (0, 1)
     pipe = ready_pipe(1)
     assert len(pipe._claim()[1]) == 4, "one worker: one batch with every camera's frame"
+
+
+class Reads:
+    """A recognizer whose reading depends on the pixels (the frame's brightness and where its
+    brightest column is), so two runs agree only if they saw the same frames in the same order."""
+
+    def recognize(self, images: Sequence[np.ndarray]) -> list[list[Reading]]:
+        out = []
+        for im in images:
+            gray = im.mean(axis=2)
+            x = float(np.argmax(gray.mean(axis=0)))
+            text = str(int(gray.mean()) % 90 + 10)
+            box = (max(x - 10.0, 0.0), 10.0, x + 10.0, 40.0)
+            d = tuple(DigitBox((box[0] + 10.0 * k, 10.0, box[0] + 10.0 * (k + 1), 40.0), int(c), 0.9, 0.9) for k, c in enumerate(text))
+            out.append([Reading(text, 0.8, box, d)])
+        return out
+
+
+@pytest.mark.timeout(120)
+def test_a_clip_alone_and_beside_another_gives_the_same_records(tmp_path: Path) -> None:
+    """One source and several run through the same classes: a clip run alone and as one of two
+    sources logs the same frame and track records (only the ``source`` key is added)."""
+    from recognizer.live.run import run as run_sources
+    from recognizer.output.records import read_log
+    from recognizer.synth.footage import make_bench_clip
+
+    spec = ClipSpec(width=160, height=120, fps=15.0, numbers=("12", "305"))
+    clip = make_bench_clip(tmp_path / "clip.mp4", 45, spec)
+    other = make_bench_clip(tmp_path / "other.mp4", 30, ClipSpec(width=192, height=144, fps=10.0, numbers=("7",), seed=3))
+    config = PipelineConfig(batch_size=4, workers=2)
+    alone = run_sources(open_source(str(clip)), Reads(), config=config, log=tmp_path / "alone.jsonl")
+    both = run_sources([open_source(str(clip)), open_source(str(other))], Reads(), names=["clip", "other"], config=config,
+                       log=tmp_path / "both.jsonl")
+    assert alone.status == both.status == "completed" and both.sources[0].frames == alone.frames == 45
+    one = [r for r in read_log(tmp_path / "alone.jsonl") if r["type"] not in ("run", "summary")]
+    two = [{k: v for k, v in r.items() if k != "source"} for r in read_log(tmp_path / "both.jsonl")
+           if r.get("source") == "clip" and r["type"] not in ("run", "summary")]
+    assert len(one) > 45 and any(r["type"] != "frame" for r in one), "frames and track events"
+    assert two == one
+    assert [r["type"] for r in read_log(tmp_path / "both.jsonl")].count("summary") == 3  # each source's, then the run's

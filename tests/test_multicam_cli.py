@@ -175,9 +175,8 @@ class FakeWindow:
 
 
 def test_tiled_window_puts_each_source_in_its_tile() -> None:
-    from recognizer.pipeline import FrameResult
-    from recognizer.sinks import TiledWindow
-    from recognizer.types import Frame
+    from recognizer.output.sinks import TiledWindow
+    from recognizer.types import Frame, FrameResult
 
     window = FakeWindow()
     tiled = TiledWindow(["left", "right", "back"], window=window, max_fps=0)

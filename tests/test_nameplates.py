@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.demo import score_log
+from recognizer.apps.demo import score_log
 from recognizer.synth.street import ClipConfig, build_facade, load_truth, make_street_clip
 
 FONTS = sorted(str(p) for p in Path("/usr/share/fonts/truetype/dejavu").glob("*.ttf"))

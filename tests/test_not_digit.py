@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from recognizer.labels import NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, crop_labels_to_classes, label_map
+from recognizer.models.labels import NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, crop_labels_to_classes, label_map
 from train.metrics import box_iou
 from train.mine import label_detections, random_negative_boxes
 

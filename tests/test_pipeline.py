@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from video_helpers import frames_of
 
-from recognizer.pipeline import Pipeline, PipelineConfig, PipelineError
-from recognizer.sources import VideoFileSource
+from recognizer.io.sources import VideoFileSource
+from recognizer.live.pipeline import Pipeline, PipelineConfig, PipelineError
 from recognizer.synth.footage import ClipSpec, SyntheticCamera, make_bench_clip
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
@@ -274,8 +274,8 @@ def test_cuda_resnet50_fpn_fp16_batches(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device")
-    from recognizer.engine import Recognizer, RecognizerConfig
     from recognizer.models import SmallCNN, build_detector
+    from recognizer.models.engine import Recognizer, RecognizerConfig
 
     clip = make_bench_clip(tmp_path / "clip640.mp4", 48, ClipSpec())
     rec = Recognizer(build_detector(arch="resnet50_fpn"), SmallCNN(), device="cuda", config=RecognizerConfig(fp16=True))
@@ -288,7 +288,7 @@ def test_cuda_resnet50_fpn_fp16_batches(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(30)
 def test_tracks_end_when_a_folder_of_videos_moves_to_the_next_file(tmp_path: Path) -> None:
-    from recognizer.sources import open_source
+    from recognizer.io.sources import open_source
 
     folder = tmp_path / "footage"
     folder.mkdir()

@@ -25,7 +25,7 @@ def _xyxy(record) -> np.ndarray:
 def test_mine_truth_adds_one_crop_per_true_box(tmp_path: Path, tiny_checkpoints) -> None:
     from svhn_fixtures import make_svhn_split
 
-    from recognizer.preprocess import crop_digits
+    from recognizer.models.preprocess import crop_digits
     from train.mine import TRUTH_SCORE, main
 
     assert TRUTH_SCORE > 1.0  # above every detector score, so truth crops can be told apart
@@ -54,7 +54,7 @@ def test_mine_truth_adds_one_crop_per_true_box(tmp_path: Path, tiny_checkpoints)
 def test_mine_truth_comes_after_the_mined_crops(tmp_path: Path, tiny_checkpoints) -> None:
     from svhn_fixtures import make_svhn_split
 
-    from recognizer.labels import NOT_DIGIT_LABEL
+    from recognizer.models.labels import NOT_DIGIT_LABEL
     from train.mine import TRUTH_SCORE, main
 
     root, records = make_svhn_split(tmp_path / "split", 3, seed=2, annotations="json")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from svhn_fixtures import corrupt_file, make_svhn_split
 
-from recognizer.preprocess import crop_digits
+from recognizer.models.preprocess import crop_digits
 from train.datasets import CropDataset
 from train.prepare import main
 from train.svhn import write_digitstruct

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recognizer.labels import svhn_to_digit, svhn_to_digits
-from recognizer.preprocess import crop_digits, crops_to_tensor, frame_to_tensor, square_boxes, tensor_to_crops
+from recognizer.models.labels import svhn_to_digit, svhn_to_digits
+from recognizer.models.preprocess import crop_digits, crops_to_tensor, frame_to_tensor, square_boxes, tensor_to_crops
 
 
 def test_frame_to_tensor_is_rgb_chw_unit_range():

@@ -217,7 +217,7 @@ def test_readme_claims_about_option_values_hold(sentence: str, runs: list, tmp_p
     monkeypatch.chdir(tmp_path)
     make_bench_clip(tmp_path / "drive.mp4", 6, SPEC)
     if any(argv[0] == "batch" for argv, _ in runs):
-        ray_batch = pytest.importorskip("recognizer.batch_ray")
+        ray_batch = pytest.importorskip("recognizer.batch.cluster")
         pytest.importorskip("ray")
 
         def refuse(*args: object, **kwargs: object) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recognizer.render import (
+from recognizer.output.render import (
     CONFIRMED_COLOUR,
     DIGIT_COLOUR,
     TENTATIVE_COLOUR,

@@ -24,9 +24,9 @@ from mapping_helpers import START, fix_times, write_clip, write_gpx
 from shipped import needs_models, shipped_weights
 
 from recognizer.cli import main
-from recognizer.records import CONFIRMED, read_log
-from recognizer.results import numbers_from_records
-from recognizer.weights import resolve_weights
+from recognizer.models.weights import resolve_weights
+from recognizer.output.records import CONFIRMED, read_log
+from recognizer.output.results import numbers_from_records
 
 REPO = Path(__file__).resolve().parents[1]
 KNOWN = "# the street in the clip\n1-99 odd\n2-98 even\n201-299 odd\n1350\n"
@@ -143,10 +143,10 @@ def test_report_bad_input(tmp_path: Path, make, message: str, capsys: pytest.Cap
 @pytest.mark.timeout(180)
 def test_report_of_a_batch_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A batch output folder (made by ``run_job`` as a worker does, with the summary's failure)."""
-    from recognizer.batch import Job, run_job
-    from recognizer.batch_results import BatchReport, write_json, write_numbers_csv
-    from recognizer.engine import Recognizer
-    from recognizer.sinks.numbers import NumbersPlan
+    from recognizer.batch.jobs import Job, run_job
+    from recognizer.batch.results import BatchReport, write_json, write_numbers_csv
+    from recognizer.models.engine import Recognizer
+    from recognizer.output.sinks.numbers import NumbersPlan
 
     rec = Recognizer.from_checkpoints(resolve_weights(None, "detector"), resolve_weights(None, "classifier"), device="cpu", tta=False)
     out = tmp_path / "out"

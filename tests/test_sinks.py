@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from video_helpers import count_frames
 
-from recognizer.records import event_record, frame_record
-from recognizer.sinks import CODECS_BY_EXTENSION, DumpSink, JsonlLog, SinkError, VideoSink, WindowSink
+from recognizer.output.records import event_record, frame_record
+from recognizer.output.sinks import CODECS_BY_EXTENSION, DumpSink, JsonlLog, SinkError, VideoSink, WindowSink
 from recognizer.tracking import Tracker
 from recognizer.types import DigitBox, Reading
 
@@ -161,7 +161,7 @@ def test_window_keys(monkeypatch: pytest.MonkeyPatch, keys: list[int], paused: b
 
 @pytest.mark.parametrize("name", ["out.mp4", "out.mov"])
 def test_mp4_and_mov_are_h264_in_fragments_with_pyav_and_opencv_without(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import recognizer.sinks as sinks
+    import recognizer.output.sinks as sinks
 
     if sinks.video._h264_module() is None:
         pytest.skip("PyAV is not installed")

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recognizer.sources import (
+from recognizer.io.sources import (
     DEFAULT_FPS,
     CameraSource,
     ImageFolderSource,

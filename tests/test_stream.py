@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from video_helpers import frames_of
 
-from recognizer.pipeline import Pipeline, PipelineConfig
-from recognizer.sources import ReconnectPolicy, SourceError, StreamSource, open_source
+from recognizer.io.sources import ReconnectPolicy, SourceError, StreamSource, open_source
+from recognizer.live.pipeline import Pipeline, PipelineConfig
 
 FPS = 30.0
 

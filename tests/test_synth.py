@@ -231,7 +231,7 @@ def test_sheet_without_real_data(tmp_path):
 
 def _shipped_classifier():
     try:
-        from recognizer.weights import default_weight_path
+        from recognizer.models.weights import default_weight_path
 
         return default_weight_path("classifier")
     except Exception:
@@ -243,7 +243,7 @@ def test_shipped_classifier_reads_generated_digits():
     import torch
 
     from recognizer.models import load_checkpoint
-    from recognizer.preprocess import crop_digits, crops_to_tensor
+    from recognizer.models.preprocess import crop_digits, crops_to_tensor
 
     model = load_checkpoint(_shipped_classifier(), kind="classifier").model.eval()
     gen = Generator(987_654)  # a seed no training command in the README uses

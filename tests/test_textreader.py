@@ -1,4 +1,4 @@
-"""The second reader (recognizer.textreader): how a read is parsed, region padding, and the real
+"""The second reader (recognizer.models.textreader): how a read is parsed, region padding, and the real
 PP-OCR recognizer and text detector from the rapidocr wheel on plates drawn here."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from text_helpers import holds, iou, plate, real_text_reader, scene_with_plate
 
-from recognizer import textreader
-from recognizer.textreader import ALPHABET, DIGIT_LIKE, TextRead, pad_box
+from recognizer.models import textreader
+from recognizer.models.textreader import ALPHABET, DIGIT_LIKE, TextRead, pad_box
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_load_text_reader_failure_is_one_warning_and_none(monkeypatch, caplog) -
 
     monkeypatch.setattr(textreader, "_CACHE", {})
     monkeypatch.setattr(textreader, "TextReader", Broken)
-    with caplog.at_level(logging.WARNING, logger="recognizer.textreader"):
+    with caplog.at_level(logging.WARNING, logger="recognizer.models.textreader"):
         assert textreader.load_text_reader(threads=3) is None
         assert textreader.load_text_reader(threads=3) is None  # cached: not tried nor warned again
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

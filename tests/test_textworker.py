@@ -1,4 +1,4 @@
-"""The text reader in video (recognizer.textworker): the read budget on a fake clock, the bounded
+"""The text reader in video (recognizer.live.textworker): the read budget on a fake clock, the bounded
 request queue, reads entering a real Tracker's vote (Tracker.text_vote), the low-rate text
 detector, shutdown with a slow reader, and the Pipeline that drives a TextChecker."""
 from __future__ import annotations
@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from video_helpers import frames_of
 
-from recognizer.pipeline import Pipeline, PipelineConfig
-from recognizer.sources import VideoFileSource
+from recognizer.io.sources import VideoFileSource
+from recognizer.live.pipeline import Pipeline, PipelineConfig
+from recognizer.live.textworker import TextCheckConfig, TextChecker, make_checker, video_mode
+from recognizer.models.textreader import TextRead
 from recognizer.synth.footage import ClipSpec, make_bench_clip
-from recognizer.textreader import TextRead
-from recognizer.textworker import TextCheckConfig, TextChecker, make_checker, video_mode
 from recognizer.tracking import TrackConfig, Tracker
 from recognizer.types import DigitBox, Reading
 
@@ -325,7 +325,7 @@ def test_a_failing_reader_warns_once_and_the_worker_goes_on(caplog) -> None:
     clock, reader = FakeClock(), FakeReader(fail=2)
     checker = TextChecker(reader, TextCheckConfig(reads_per_second=1000.0, track_interval=0.0, queue_size=1), clock=clock)
     try:
-        with caplog.at_level(logging.WARNING, logger="recognizer.textworker"):
+        with caplog.at_level(logging.WARNING, logger="recognizer.live.textworker"):
             for k in range(4):
                 clock.t = float(k)
                 tracks = [track(1)]
@@ -459,7 +459,7 @@ def test_pipeline_with_a_real_checker_reads_tracks_and_stops_its_worker(clip: Pa
 
 
 def test_run_demo_reads_tracks_with_a_text_reader(tmp_path: Path) -> None:
-    from recognizer.demo import run_demo
+    from recognizer.apps.demo import run_demo
     from recognizer.synth.street import ClipConfig
 
     reader = FakeReader(lambda crop: TextRead("42", 0.99))

@@ -1,4 +1,4 @@
-"""train.common.choose_device: ``--device`` resolved by recognizer.engine.choose_device, plus the
+"""train.common.choose_device: ``--device`` resolved by recognizer.models.engine.choose_device, plus the
 training recipes' own rules (case, torchrun's local rank, a CUDA device always indexed)."""
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ def real_text_reader():
     """The real text reader (PP-OCR from the rapidocr wheel), for a module-scoped fixture; the
     test is skipped only when rapidocr is not installed: installed and not loading is a failure."""
     pytest.importorskip("rapidocr")
-    from recognizer.textreader import load_text_reader
+    from recognizer.models.textreader import load_text_reader
 
     reader = load_text_reader()
     assert reader is not None, "rapidocr is installed but the text reader did not load"

@@ -20,6 +20,6 @@ def count_frames(path: Path) -> tuple[int, float]:
 
 def frames_of(pipe):
     """The frame results of a pipeline's iteration (it also hands out each source's end)."""
-    from recognizer.pipeline import FrameResult
+    from recognizer.types import FrameResult
 
     return (item for item in pipe if isinstance(item, FrameResult))

@@ -34,7 +34,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # run from a checkout: make recognizer/ importable
     sys.path.insert(0, str(_ROOT))
 
-from recognizer.cli import FailedError, UsageError, run_main  # noqa: E402
+from recognizer.errors import FailedError, UsageError, run_main  # noqa: E402
 
 DEFAULT_BASE_URL = "http://ufldl.stanford.edu/housenumbers/"
 

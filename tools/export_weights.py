@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from recognizer.cli import UsageError, run_main
+from recognizer.errors import UsageError, run_main
 from recognizer.models import CheckpointError, load_checkpoint, save_checkpoint
 
 

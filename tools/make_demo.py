@@ -18,7 +18,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # run from a checkout
     sys.path.insert(0, str(_ROOT))
 
-from recognizer.cli import UsageError, run_main  # noqa: E402
+from recognizer.errors import UsageError, run_main  # noqa: E402
 from recognizer.synth.street import ClipConfig, make_street_clip  # noqa: E402
 
 

@@ -32,8 +32,8 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # run from a checkout: make train/ and recognizer/ importable
     sys.path.insert(0, str(_ROOT))
 
-from recognizer.cli import UsageError, finite_float, run_main  # noqa: E402
-from recognizer.preprocess import crop_digits  # noqa: E402
+from recognizer.errors import UsageError, finite_float, run_main  # noqa: E402
+from recognizer.models.preprocess import crop_digits  # noqa: E402
 from recognizer.synth import SynthConfig, SynthSample, generate  # noqa: E402
 from recognizer.synth.plates import PlateConfig, generate_plates  # noqa: E402
 from recognizer.synth.words import DIGIT_LIKE  # noqa: E402
@@ -102,7 +102,7 @@ def make_crops(n: int, seed: int, *, start: int = 0, workers: int | None = None,
     digit crops are collected (SVHN format-2 framing).
 
     Each digit box is widened to a square and resized to 32x32 by
-    :func:`recognizer.preprocess.crop_digits`, so neighbouring digits show at the sides.
+    :func:`recognizer.models.preprocess.crop_digits`, so neighbouring digits show at the sides.
     With ``text_crops`` the letters and symbols drawn around the numbers are cropped the same
     way and labelled -1, "not a digit" (they count towards ``n``), except those that many fonts
     draw like a digit (:data:`recognizer.synth.words.DIGIT_LIKE`).

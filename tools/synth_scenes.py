@@ -33,7 +33,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:  # run from a checkout: make train/ importable
     sys.path.insert(0, str(_ROOT))
 
-from recognizer.cli import UsageError, run_main  # noqa: E402
+from recognizer.errors import UsageError, run_main  # noqa: E402
 from recognizer.synth import Generator  # noqa: E402
 from recognizer.synth.painting import paint_sign  # noqa: E402
 from recognizer.synth.textures import add_clutter, random_wall  # noqa: E402

@@ -228,7 +228,7 @@ def character_crops(closeups: Sequence[Closeup], *, pad: float | None = None) ->
         themselves, letters as -1 ("not a digit"), except letters drawn like digits
         (:data:`DIGIT_LIKE_LETTERS`), which are left out.
     """
-    from recognizer.preprocess import DEFAULT_CROP_PAD, crop_digits
+    from recognizer.models.preprocess import DEFAULT_CROP_PAD, crop_digits
     from train.datasets import image_number
     from train.inputs import read_batches
 
@@ -256,12 +256,12 @@ def scene_negatives(scenes: Sequence[Scene], detector: Any, *, score_thresh: flo
 
     Args:
         detector: anything with ``detect(images) -> [(boxes (K,4) xyxy, scores (K,))]``
-            (:meth:`recognizer.engine.Recognizer.detect`), its threshold at or below ``score_thresh``.
+            (:meth:`recognizer.models.engine.Recognizer.detect`), its threshold at or below ``score_thresh``.
 
     Returns:
         ``(X (N, 32, 32, 3) uint8 RGB, y (N,) int64 all -1, source_image (N,) int64)``.
     """
-    from recognizer.preprocess import DEFAULT_CROP_PAD, crop_digits
+    from recognizer.models.preprocess import DEFAULT_CROP_PAD, crop_digits
     from train.datasets import image_number
     from train.inputs import read_batches
     from train.metrics import centres_inside, grow_by_height
@@ -314,7 +314,7 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError(f"--data {args.data!r}: {exc}") from exc
     out = Path(args.out)
     if args.command == "negatives":
-        from recognizer.engine import Recognizer, RecognizerConfig
+        from recognizer.models.engine import Recognizer, RecognizerConfig
         from train.common import load_model_checkpoint
 
         if out.exists():

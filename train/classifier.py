@@ -12,7 +12,7 @@ Reads top to bottom: arguments, data, model, optimizer, loop, save. Examples::
 
 A data SPEC is anything ``train.datasets.open_crops`` reads: a folder of crops, a 32x32 .mat
 file, an .npz of crops, or an SVHN-format folder (digitStruct.mat or labels.json + images,
-cropped with ``recognizer.preprocess.crop_digits``).
+cropped with ``recognizer.models.preprocess.crop_digits``).
 
 Writes ``OUT/last.pt`` after every epoch and ``OUT/best.pt`` whenever validation accuracy
 improves; at the end ``best.pt`` is reloaded and its held-out accuracy printed.
@@ -32,7 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from recognizer.labels import NOT_DIGIT_LABEL, NUM_DIGITS
+from recognizer.models.labels import NOT_DIGIT_LABEL, NUM_DIGITS
 from train.augment import CROP_PRESETS, WithItemRng, crop_augment
 from train.common import (
     TrainingError,

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from recognizer.cli import FailedError, UsageError
-from recognizer.cli import run_main as cli_run_main
+from recognizer.errors import FailedError, UsageError
+from recognizer.errors import run_main as cli_run_main
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def worker_init_fn(worker_id: int) -> None:
 
 
 def choose_device(name: str | None = "auto", local_rank: int | None = None) -> torch.device:
-    """Resolve a ``--device`` value with :func:`recognizer.engine.choose_device`.
+    """Resolve a ``--device`` value with :func:`recognizer.models.engine.choose_device`.
 
     Args:
         name: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``
@@ -67,7 +67,7 @@ def choose_device(name: str | None = "auto", local_rank: int | None = None) -> t
     Raises:
         UsageError: for an unknown name or a device that is not available.
     """
-    from recognizer.engine import choose_device as engine_choose_device
+    from recognizer.models.engine import choose_device as engine_choose_device
 
     name = (name or "auto").strip().lower()
     try:
@@ -298,7 +298,7 @@ def load_model_checkpoint(path: str | Path, kind: str, option: str) -> Any:
 
 def run_main(fn: Any, argv: Sequence[str] | None, prog: str) -> int:
     """Call a recipe body through the project's one error-to-exit-status mapping
-    (:func:`recognizer.cli.run_main`): UsageError exits 2, TrainingError 1, Ctrl-C 130 (the
+    (:func:`recognizer.errors.run_main`): UsageError exits 2, TrainingError 1, Ctrl-C 130 (the
     checkpoints already written stay)."""
     return cli_run_main(prog, lambda: fn(argv))
 

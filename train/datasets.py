@@ -1,6 +1,6 @@
 """SVHN-format splits and the classifier's 32x32 crops (detector images: :mod:`train.detection_dataset`).
 
-All conversion and cropping goes through :mod:`recognizer.preprocess`, so training sees exactly
+All conversion and cropping goes through :mod:`recognizer.models.preprocess`, so training sees exactly
 what inference sees: classifier crops are cut by ``crop_digits`` and normalised by
 ``crops_to_tensor`` (detector images are ``frame_to_tensor`` output).
 
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from recognizer.labels import NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, crop_labels_to_classes
-from recognizer.preprocess import crop_digits, crops_to_tensor
+from recognizer.models.labels import NOT_DIGIT_CLASS, NOT_DIGIT_LABEL, crop_labels_to_classes
+from recognizer.models.preprocess import crop_digits, crops_to_tensor
 from train.svhn import SVHNImage, read_32x32_mat, read_digitstruct, read_labels_json
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,12 @@ def load_split(root: str | os.PathLike, *, cache: bool = True, workers: int = 1)
 
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray | None, str | None]:
     """Read an image file as ``(H, W, 3)`` uint8 BGR, at full size, decoded exactly as the
-    recognizer decodes it (:func:`recognizer.imageio.load_image`).
+    recognizer decodes it (:func:`recognizer.io.imageio.load_image`).
 
     Returns:
         ``(image, None)``, or ``(None, "missing")`` / ``(None, "unreadable image")``.
     """
-    from recognizer.imageio import ImageReadError, load_image
+    from recognizer.io.imageio import ImageReadError, load_image
 
     try:
         image, _ = load_image(path, max_side=None)  # never downscaled: boxes are in the file's pixels
@@ -142,9 +142,9 @@ class CropDataset(Dataset):
     """32x32 digit crops and their digits, for the classifier.
 
     Items are ``(crop, label)``: ``crop`` a ``(3, 32, 32)`` float32 tensor normalised by
-    :func:`recognizer.preprocess.crops_to_tensor` (after the optional ``augment`` on the
+    :func:`recognizer.models.preprocess.crops_to_tensor` (after the optional ``augment`` on the
     uint8 crop), ``label`` an int 0..9, or 10 (``NOT_DIGIT_CLASS``) for a crop that is not a
-    digit (label -1 in crop files; see :mod:`recognizer.labels`).
+    digit (label -1 in crop files; see :mod:`recognizer.models.labels`).
 
     Attributes:
         images: ``(N, 32, 32, 3)`` uint8 RGB.
@@ -234,7 +234,7 @@ class CropDataset(Dataset):
     def from_folder(cls, root: str | os.PathLike, *, augment: CropAugment | None = None) -> CropDataset:
         """Crops laid out as ``root/<digit>/*.png`` (``SVHN_crops/train`` of ``train.prepare``).
 
-        Images that are not 32x32 are resized by :func:`recognizer.preprocess.crop_digits`;
+        Images that are not 32x32 are resized by :func:`recognizer.models.preprocess.crop_digits`;
         unreadable files are skipped (logged, in :attr:`skipped`).
 
         Raises:
@@ -322,7 +322,7 @@ class CropDataset(Dataset):
         names: Iterable[str] | None = None,
         augment: CropAugment | None = None,
     ) -> CropDataset:
-        """Crop every digit of an SVHN-format folder with :func:`recognizer.preprocess.crop_digits`.
+        """Crop every digit of an SVHN-format folder with :func:`recognizer.models.preprocess.crop_digits`.
 
         Args:
             root: folder with ``digitStruct.mat`` or ``labels.json`` + images (or the file).

@@ -1,6 +1,6 @@
 """The detector's dataset: whole SVHN-format images and their digit boxes.
 
-Images are :func:`recognizer.preprocess.frame_to_tensor` output (RGB float in [0, 1]), as the
+Images are :func:`recognizer.models.preprocess.frame_to_tensor` output (RGB float in [0, 1]), as the
 detector sees frames at inference; the split is read by :func:`train.datasets.load_split` and
 images by :func:`train.datasets.read_image`, as for the classifier's crops.
 """
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from recognizer.labels import DETECTOR_DIGIT
-from recognizer.preprocess import frame_to_tensor
+from recognizer.models.labels import DETECTOR_DIGIT
+from recognizer.models.preprocess import frame_to_tensor
 from train.datasets import DatasetError, load_split, read_image, select_indices
 from train.svhn import SVHNImage
 
@@ -38,7 +38,7 @@ class DetectionDataset(Dataset):
     """Whole images and their digit boxes, for the detector.
 
     Items are ``(image, target)``: ``image`` a ``(3, H, W)`` float32 RGB tensor in [0, 1]
-    (:func:`recognizer.preprocess.frame_to_tensor`); ``target`` a dict with ``"boxes"``
+    (:func:`recognizer.models.preprocess.frame_to_tensor`); ``target`` a dict with ``"boxes"``
     ``(N, 4)`` float32 xyxy clipped to the image (boxes thinner than 1 px dropped),
     ``"labels"`` ``(N,)`` int64 all 1 (detector class "digit"), ``"digits"`` ``(N,)`` int64
     0..9 and ``"image_id"`` (int, the image's position in the annotation file).

@@ -11,9 +11,9 @@ Two modes::
 The full mode reports:
 
 * whole-number accuracy - the top reading (highest confidence) of the full pipeline
-  (``recognizer.engine.Recognizer``) spells the ground-truth house number exactly;
+  (``recognizer.models.engine.Recognizer``) spells the ground-truth house number exactly;
 * per-digit accuracy of the classifier on ground-truth crops (cropped with
-  ``recognizer.preprocess.crop_digits``, as at inference);
+  ``recognizer.models.preprocess.crop_digits``, as at inference);
 * precision of the reading: extra digits per image (read digits whose centre lies in no true
   digit box) and the share of images with an invented number (a reading made only of such
   digits), over every reading the pipeline returns, not only the top one;
@@ -70,11 +70,11 @@ def _readings_as_detections(readings: Sequence[Any]) -> tuple[np.ndarray, np.nda
 
 
 def draw_failure(image: np.ndarray, readings: Sequence[Any], truth_boxes: np.ndarray, truth: str, read: str) -> np.ndarray:
-    """The frame with the readings (``recognizer.render``), ground-truth boxes in blue and a caption."""
+    """The frame with the readings (``recognizer.output.render``), ground-truth boxes in blue and a caption."""
     import cv2
 
     try:
-        from recognizer.render import draw_readings
+        from recognizer.output.render import draw_readings
 
         out = draw_readings(image, readings)
     except ImportError:  # pragma: no cover - render ships with the package
@@ -126,8 +126,8 @@ def evaluate_split(
     """
     import cv2
 
-    from recognizer.pipeline import recognize_timed
-    from recognizer.preprocess import crop_digits
+    from recognizer.live.pipeline import recognize_timed
+    from recognizer.models.preprocess import crop_digits
     from train.common import chunks, progress
     from train.datasets import read_image
 
@@ -244,11 +244,11 @@ def crop_log_probs(model: Any, crops: np.ndarray, device: Any, batch_size: int =
     """Classifier log-probabilities ``(N, C)`` float32 for ``(N, 32, 32, 3)`` uint8 RGB crops.
 
     ``tta``: average over the engine's test-time views (as the recognizer classifies still
-    images by default); see :func:`recognizer.engine.classifier_log_probs`.
+    images by default); see :func:`recognizer.models.engine.classifier_log_probs`.
     """
     import torch
 
-    from recognizer.engine import classifier_log_probs
+    from recognizer.models.engine import classifier_log_probs
 
     model.eval()
     parts: list[np.ndarray] = []
@@ -301,7 +301,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="classify each crop once instead of averaging over shifted/zoomed views (the recognizer's default)")
     p.add_argument("--reader", choices=("digits", "fast", "accurate", "text"), default="digits",
                    help="digits: the detector + classifier alone (default); fast/accurate: fused with the text reader "
-                        "(recognizer.fusion, as recognizer image runs it); text: the text reader alone on the same regions")
+                        "(recognizer.models.fusion, as recognizer image runs it); text: the text reader alone on the same regions")
     p.add_argument("--max-failures", type=int, default=100, help="draw at most this many failures")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
@@ -368,7 +368,7 @@ def _evaluate_crops(args: argparse.Namespace, device: Any) -> int:
 def _evaluate_data(args: argparse.Namespace, device: Any) -> int:
     from dataclasses import asdict, replace
 
-    from recognizer.engine import Recognizer, config_from_metadata
+    from recognizer.models.engine import Recognizer, config_from_metadata
     from train.common import UsageError, load_model_checkpoint
 
     if not args.detector:

@@ -153,7 +153,7 @@ def read_batches(
 
 
 def with_reader(recognizer: Any, mode: str, threads: int = 1) -> Any:
-    """``recognizer`` read as ``--reader MODE`` reads (:mod:`recognizer.fusion`): itself for
+    """``recognizer`` read as ``--reader MODE`` reads (:mod:`recognizer.models.fusion`): itself for
     ``digits``, else fused with the text reader.
 
     Raises:
@@ -162,8 +162,8 @@ def with_reader(recognizer: Any, mode: str, threads: int = 1) -> Any:
     """
     if mode == "digits":
         return recognizer
-    from recognizer.fusion import FusedRecognizer, FusionConfig
-    from recognizer.textreader import load_text_reader
+    from recognizer.models.fusion import FusedRecognizer, FusionConfig
+    from recognizer.models.textreader import load_text_reader
     from train.common import UsageError
 
     reader = load_text_reader(threads=max(1, threads))

@@ -76,7 +76,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--not-digit-thresh", type=float, help="'not a digit' threshold (default: the classifier file's)")
     p.add_argument("--no-tta", action="store_true", help="classify each crop once (as video commands do)")
     p.add_argument("--reader", choices=("digits", "fast", "accurate", "text"), default="digits",
-                   help="digits: the detector + classifier alone (default); fast/accurate/text: with the text reader (recognizer.fusion)")
+                   help="digits: the detector + classifier alone (default); fast/accurate/text: with the text reader (recognizer.models.fusion)")
     p.add_argument("--out", metavar="DIR", help="write report.json and per_image.jsonl here")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="cpu")
@@ -100,7 +100,7 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError(f"--data {root}: no scenes_icdar2015.json; expected a folder laid out like ../shared/data/scene_text")
     import torch
 
-    from recognizer.engine import Recognizer, config_from_metadata
+    from recognizer.models.engine import Recognizer, config_from_metadata
     from train.common import in_ranges, load_model_checkpoint, parse_ranges
     from train.inputs import photo_number, read_batches, with_reader
 

@@ -9,13 +9,13 @@ for ``python -m train.classifier``:
   digit, cut where the detector put its box;
 * a detection that overlaps no true digit (IoU < ``--neg-iou``, and covering less than
   ``--neg-cover`` of every true box) becomes a "not a digit" crop (label -1, see
-  :mod:`recognizer.labels`); detections in between are left out;
+  :mod:`recognizer.models.labels`); detections in between are left out;
 * ``--random-negatives K`` adds K random digit-shaped boxes per image away from the digits.
 
 Output: ``.npz`` with ``X`` ``(N, 32, 32, 3)`` uint8 RGB, ``y`` ``(N,)`` int64 (digits 0..9, -1
 for not a digit), ``source_image`` ``(N,)`` int64 (image number, -1 if the name has none) and
 ``det_score`` ``(N,)`` float32 (1.0 for random negatives). Cropping goes through
-:func:`recognizer.preprocess.crop_digits`, the same path as inference.
+:func:`recognizer.models.preprocess.crop_digits`, the same path as inference.
 
 Example::
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.labels import NOT_DIGIT_LABEL
+from recognizer.models.labels import NOT_DIGIT_LABEL
 from train.common import UsageError, run_main, save_npz, setup_logging
 from train.inputs import read_split, select_records
 from train.metrics import box_iou
@@ -168,8 +168,8 @@ def _main(argv: Sequence[str] | None) -> int:
     _check_args(args)
     import torch
 
-    from recognizer.engine import Recognizer, RecognizerConfig
-    from recognizer.preprocess import crop_digits
+    from recognizer.models.engine import Recognizer, RecognizerConfig
+    from recognizer.models.preprocess import crop_digits
     from train.common import load_model_checkpoint
     from train.datasets import image_number
     from train.inputs import read_batches

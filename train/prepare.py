@@ -4,7 +4,7 @@
 
 reads ``DATA/<split>/digitStruct.mat`` (or ``labels.json``) and the images next to it, and
 writes ``OUT/<split>/<digit>/<image>_<k>.png`` (``k``: the box's position in the image), cut
-with :func:`recognizer.preprocess.crop_digits` so training crops match inference crops. Each
+with :func:`recognizer.models.preprocess.crop_digits` so training crops match inference crops. Each
 split also gets ``index.csv`` (one row per crop: file, digit, source image, box) and
 ``prepare.json`` (settings and counts). Re-running is idempotent: crops already there are
 kept, the index is rewritten the same. ``--data`` may also name a split folder itself.
@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from recognizer.preprocess import DEFAULT_CROP_PAD, crop_digits
+from recognizer.models.preprocess import DEFAULT_CROP_PAD, crop_digits
 
 log = logging.getLogger("train.prepare")
 

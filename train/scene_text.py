@@ -2,7 +2,7 @@
 
 The classifier's "not a digit" class has to know letters, or a name plate's letters are read
 as digits. This command cuts 32x32 crops, framed exactly as the recognizer frames a detection
-(:func:`recognizer.preprocess.crop_digits`: the box widened to a square, neighbours showing),
+(:func:`recognizer.models.preprocess.crop_digits`: the box widened to a square, neighbours showing),
 from a folder laid out like ``../shared/data/scene_text`` (see its README):
 
 * ``chars.json`` + ``chars/``: single characters from street-view images (the whole image is
@@ -82,7 +82,7 @@ def collect(root: Path, sets: Sequence[str], *, keep_digits: bool = False, icdar
     ``icdar_images`` (e.g. ``"1-250"``) keeps only ICDAR photos ``img_N`` whose N is in those
     ranges, so the others can serve as a real-scene check that was never trained on.
     """
-    from recognizer.preprocess import crop_digits
+    from recognizer.models.preprocess import crop_digits
     from train.common import in_ranges, parse_ranges
     from train.datasets import read_image
 

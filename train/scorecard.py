@@ -17,8 +17,8 @@ Sets (:mod:`train.realsets`; the ``val`` parts, which nothing is trained or tune
 | street | the street demo (``recognizer demo``, seeds given) | numbers confirmed, extra confirmed |
 
 Each figure is given for every reader asked for (``digits``: the detector + SmallCNN alone;
-``fast``/``accurate``: with the text reader, :mod:`recognizer.fusion`, and in video
-:mod:`recognizer.textworker`). With ``--against OLD_D OLD_C`` the old pair is scored too and
+``fast``/``accurate``: with the text reader, :mod:`recognizer.models.fusion`, and in video
+:mod:`recognizer.live.textworker`). With ``--against OLD_D OLD_C`` the old pair is scored too and
 the command exits 1 when the new pair is worse than the old on any set by more than that set's
 noise (the binomial standard error of the old pair's figure, at least one image's worth):
 such a pair is not shipped.
@@ -66,7 +66,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 class RapidOCRPeer:
     """RapidOCR's own full pipeline (its text detector, angle classifier and recognizer, its
     default settings) as a house-number reader: each text line it reads as a number
-    (:attr:`recognizer.textreader.TextRead.kind`) is a reading. The peer row of the scorecard."""
+    (:attr:`recognizer.models.textreader.TextRead.kind`) is a reading. The peer row of the scorecard."""
 
     def __init__(self, threads: int = 1) -> None:
         from rapidocr import RapidOCR
@@ -75,8 +75,8 @@ class RapidOCRPeer:
                                        "EngineConfig.onnxruntime.intra_op_num_threads": max(1, threads)})
 
     def recognize(self, images: Sequence[np.ndarray]) -> list[list[Any]]:
-        from recognizer.fusion import text_reading
-        from recognizer.textreader import TextRead
+        from recognizer.models.fusion import text_reading
+        from recognizer.models.textreader import TextRead
 
         out = []
         for image in images:
@@ -93,7 +93,7 @@ class RapidOCRPeer:
 
 def _image_rows(rec: Any, items: Sequence[Any]) -> tuple[list[dict[str, Any]], list[int], list[int]]:
     """Per-image score rows and, for sets with digit boxes, the classifier's digits on the true crops."""
-    from recognizer.preprocess import crop_digits
+    from recognizer.models.preprocess import crop_digits
     from train.inputs import read_batches
     from train.realsets import score
 
@@ -115,7 +115,7 @@ def _image_rows(rec: Any, items: Sequence[Any]) -> tuple[list[dict[str, Any]], l
 
 
 def _demo(rec: Any, reader: Any, nameplates: bool, seeds: Sequence[int], frames: int | None, mode: str = "fast") -> dict[str, Any]:
-    from recognizer.demo import run_demo
+    from recognizer.apps.demo import run_demo
     from recognizer.synth.street import ClipConfig
 
     found = total = 0
@@ -134,7 +134,7 @@ def _demo(rec: Any, reader: Any, nameplates: bool, seeds: Sequence[int], frames:
 
 def score_pair(detector: str, classifier: str, readers: Sequence[str], sets: Sequence[str], args: argparse.Namespace) -> dict[str, Any]:
     """{reader: {set: figures}} for one pair."""
-    from recognizer.engine import Recognizer
+    from recognizer.models.engine import Recognizer
     from train.common import UsageError, parse_ranges
     from train.inputs import with_reader
     from train.realsets import load_set, summarise

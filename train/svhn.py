@@ -44,7 +44,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recognizer.labels import svhn_to_digits
+from recognizer.models.labels import svhn_to_digits
 from train.svhn_records import BOX_FIELDS, SVHNFormatError, SVHNImage, scipy_io, short_error
 from train.svhn_write import write_32x32_mat, write_digitstruct, write_labels_json
 

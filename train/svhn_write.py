@@ -17,7 +17,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from recognizer.labels import SVHN_ZERO_LABEL, svhn_to_digits
+from recognizer.models.labels import SVHN_ZERO_LABEL, svhn_to_digits
 from train.svhn_records import SVHNImage, scipy_io
 
 _MATLAB_HEADER_SIZE = 512

@@ -49,7 +49,7 @@ def grid_scores(
     cached: Sequence[dict[str, Any]], det_values: Sequence[float], nd_values: Sequence[float],
     *, min_digit_score: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Replay filtering (the engine's :func:`recognizer.engine.keep_digits`) and composition for each threshold pair.
+    """Replay filtering (the engine's :func:`recognizer.models.engine.keep_digits`) and composition for each threshold pair.
 
     Args:
         cached: per image ``{"truth": str, "gt": (G,4) xyxy, "boxes": (K,4), "scores": (K,),
@@ -63,8 +63,8 @@ def grid_scores(
         One row per pair: ``det``, ``not_digit``, ``accuracy``, ``correct``, ``extra_digits_per_image``,
         ``images_with_invented_number``.
     """
-    from recognizer.compose import compose_readings
-    from recognizer.engine import keep_digits
+    from recognizer.models.compose import compose_readings
+    from recognizer.models.engine import keep_digits
     from train.metrics import reading_precision, top_text
 
     rows = []
@@ -127,8 +127,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise UsageError(f"--tolerance {args.tolerance}: expected a number in [0, 1]")
     import torch
 
-    from recognizer.engine import Recognizer, RecognizerConfig
-    from recognizer.preprocess import crop_digits
+    from recognizer.models.engine import Recognizer, RecognizerConfig
+    from recognizer.models.preprocess import crop_digits
     from train.common import load_model_checkpoint
     from train.inputs import clip_boxes, read_batches, read_split, select_records
 

@@ -2,7 +2,7 @@
 
 Runs the digit path once per image and the text reader once per image and region setting (the
 padding, and ``fast`` or ``accurate`` regions) on the ``dev`` part of every real set
-(:mod:`train.realsets`), then replays :meth:`recognizer.fusion.FusedRecognizer.decide` over a
+(:mod:`train.realsets`), then replays :meth:`recognizer.models.fusion.FusedRecognizer.decide` over a
 grid of thresholds (``veto_score``, ``override_score``, ``keep_own``, ``new_score``) without
 reading again. Prints the best settings per mode by the mean whole-number accuracy of the
 number sets, with the letters-only words read as digits beside them, and writes every cell to
@@ -51,9 +51,9 @@ def get_args_parser() -> argparse.ArgumentParser:
 def _main(argv: Sequence[str] | None) -> int:
     import torch
 
-    from recognizer.engine import Recognizer
-    from recognizer.fusion import FusedRecognizer, FusionConfig, RegionPlan
-    from recognizer.textreader import load_text_reader
+    from recognizer.models.engine import Recognizer
+    from recognizer.models.fusion import FusedRecognizer, FusionConfig, RegionPlan
+    from recognizer.models.textreader import load_text_reader
     from train.common import UsageError
     from train.inputs import read_batches
     from train.realsets import load_set, score, summarise

@@ -1,7 +1,7 @@
 """``recognizer batch SOURCES... --out DIR``: many video files (and image folders), each once, on Ray.
 
-argparse and checks live here; the work is in :mod:`recognizer.batch` (inputs, one file, the
-table) and :mod:`recognizer.batch_ray` (the workers, retries, Ctrl-C). Ray is the optional
+argparse and checks live here; the work is in :mod:`recognizer.batch.jobs` (inputs, one file, the
+table) and :mod:`recognizer.batch.cluster` (the workers, retries, Ctrl-C). Ray is the optional
 extra ``[batch]``; without it this command says in one line how to install it.
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ import functools
 import sys
 from pathlib import Path
 
-from recognizer.cli import CLIError, finite_float
 from recognizer.cli.mapping import add_batch_arguments, batch_plan
 from recognizer.cli.options import MAX_BATCH, add_model_arguments, in_range, load_recognizer, positive, reader_mode
+from recognizer.errors import CLIError, finite_float
 
 GPU_BATCH = 16
 """Frames per inference call of a GPU worker (a CPU worker uses ``recognizer run``'s 4)."""
@@ -36,7 +36,7 @@ def _check_gpus(value: float) -> None:
 
 def _model_loader(args: argparse.Namespace, gpus: float) -> functools.partial:
     """What each worker calls to load the models, checked here first so a mistake costs no Ray start."""
-    from recognizer.weights import WeightsNotFoundError, resolve_weights
+    from recognizer.models.weights import WeightsNotFoundError, resolve_weights
 
     for option in ("score_thresh", "not_digit_thresh"):
         value = getattr(args, option)
@@ -61,8 +61,8 @@ def _model_loader(args: argparse.Namespace, gpus: float) -> functools.partial:
 
 def batch_command(args: argparse.Namespace) -> int:
     """Handler of ``recognizer batch``."""
-    from recognizer.batch import BatchInputError, discover
-    from recognizer.batch_ray import BatchConfig, BatchError, require_ray, run_batch
+    from recognizer.batch.cluster import BatchConfig, BatchError, require_ray, run_batch
+    from recognizer.batch.jobs import BatchInputError, discover
 
     try:
         require_ray()

@@ -1,18 +1,19 @@
-"""``recognizer bench``: measure the real-time loop on a generated clip (:mod:`recognizer.bench`)."""
+"""``recognizer bench``: measure the real-time loop on a generated clip (:mod:`recognizer.apps.bench`)."""
 from __future__ import annotations
 
 import argparse
 
-from recognizer.cli import CLIError, finite_float, options
+from recognizer.cli import options
 from recognizer.cli.options import add_model_arguments
+from recognizer.errors import CLIError, finite_float
 
 
 def bench_command(args: argparse.Namespace) -> int:
     """Handler of ``recognizer bench``."""
     import json
 
-    from recognizer.bench import benchmark, format_report, parse_setting, untrained_recognizer
-    from recognizer.session import configure_threads
+    from recognizer.apps.bench import benchmark, format_report, parse_setting, untrained_recognizer
+    from recognizer.live.threads import configure_threads
 
     if args.frames < 1 or args.batch < 1 or args.repeats < 1:
         raise CLIError(f"--frames {args.frames} / --batch {args.batch} / --repeats {args.repeats}: expected positive numbers")

@@ -1,7 +1,7 @@
 """``recognizer demo``: make a street clip with known house numbers, read it, score it.
 
 Needs nothing but the installed package and its shipped weights: the clip is generated
-(:mod:`recognizer.demo`), run headless through the real-time pipeline, and each house number
+(:mod:`recognizer.apps.demo`), run headless through the real-time pipeline, and each house number
 read is printed against the truth.
 """
 from __future__ import annotations
@@ -11,8 +11,9 @@ import logging
 import sys
 import time
 
-from recognizer.cli import CLIError, finite_float, options
+from recognizer.cli import options
 from recognizer.cli.options import add_loop_arguments, add_model_arguments
+from recognizer.errors import CLIError, finite_float
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,11 @@ DEFAULT_OUT_NAMEPLATES = "recognizer-demo-nameplates"
 
 def demo_command(args: argparse.Namespace) -> int:
     """Handler of ``recognizer demo``; exit 0 when it ran (accuracy is reported, not asserted)."""
-    from recognizer.demo import run_demo
-    from recognizer.pipeline import PipelineError
-    from recognizer.session import choose_parallelism, configure_threads
-    from recognizer.sinks import SinkError
-    from recognizer.sources import SourceError
+    from recognizer.apps.demo import run_demo
+    from recognizer.io.sources import SourceError
+    from recognizer.live.pipeline import PipelineError
+    from recognizer.live.threads import choose_parallelism, configure_threads
+    from recognizer.output.sinks import SinkError
     from recognizer.synth.street import ClipConfig
 
     if args.frames < 2:

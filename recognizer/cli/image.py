@@ -10,8 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recognizer.cli import CLIError, options
+from recognizer.cli import options
 from recognizer.cli.options import add_model_arguments, same_file
+from recognizer.errors import CLIError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -43,8 +44,8 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 def _read(path: Path) -> tuple[np.ndarray | None, str]:
-    """The image as BGR, or ``(None, why)``: see :func:`recognizer.imageio.read_image_file`."""
-    from recognizer.imageio import read_image_file
+    """The image as BGR, or ``(None, why)``: see :func:`recognizer.io.imageio.read_image_file`."""
+    from recognizer.io.imageio import read_image_file
 
     return read_image_file(path)
 
@@ -52,7 +53,7 @@ def _read(path: Path) -> tuple[np.ndarray | None, str]:
 BATCH_PIXELS = 4096 * 4096
 """A batch is sent to the recognizer early once its images hold this many pixels: the detector
 holds about 30 bytes per input pixel while it runs, so four 4096x4096 images at once would need
-some 2 GB. Images are downscaled on read to :data:`recognizer.imageio.MAX_SIDE`."""
+some 2 GB. Images are downscaled on read to :data:`recognizer.io.imageio.MAX_SIDE`."""
 
 
 def prepare_save_dir(raw: str) -> Path:
@@ -94,9 +95,9 @@ class ResultNames:
 
 
 def run_image(args: argparse.Namespace) -> int:
-    from recognizer.imageio import read_image
-    from recognizer.records import rescale_reading
-    from recognizer.render import draw_readings
+    from recognizer.io.imageio import read_image
+    from recognizer.output.records import rescale_reading
+    from recognizer.output.render import draw_readings
 
     if args.batch < 1:
         raise CLIError(f"--batch {args.batch}: expected a positive number of images")
@@ -110,7 +111,7 @@ def run_image(args: argparse.Namespace) -> int:
     mode = options.reader_mode(args)
     reader = options.load_text_reader(mode)
     if reader is not None:
-        from recognizer.fusion import FusedRecognizer, FusionConfig
+        from recognizer.models.fusion import FusedRecognizer, FusionConfig
 
         recognizer = FusedRecognizer(recognizer, reader, FusionConfig(mode=mode))
     failed = 0

@@ -4,8 +4,8 @@ and map: ``--evidence``, ``--gpx``/``--nmea``, ``--start-time``, ``--time-offset
 
 Everything they name is read and checked here before a run starts (a corrupt GPX file, a track
 that misses the video's time, an ``--expect`` line that does not parse: one line, exit status
-2, nothing written). The work is in :mod:`recognizer.sinks.numbers`, :mod:`recognizer.geo`,
-:mod:`recognizer.expect` and :mod:`recognizer.evidence`.
+2, nothing written). The work is in :mod:`recognizer.output.sinks.numbers`, :mod:`recognizer.output.geo`,
+:mod:`recognizer.output.expect` and :mod:`recognizer.output.evidence`.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recognizer.cli import CLIError, finite_float
 from recognizer.cli.options import same_file
+from recognizer.errors import CLIError, finite_float
 
 __all__ = ["RunMapping", "add_batch_arguments", "add_run_arguments", "batch_plan", "prepare_run"]
 
@@ -65,10 +65,10 @@ class RunMapping:
     track_files: tuple[str, ...] = ()
 
     def sink(self, log: str | os.PathLike[str] | None) -> Any:
-        """The :class:`~recognizer.sinks.numbers.NumbersSink` (records name pictures relative
+        """The :class:`~recognizer.output.sinks.numbers.NumbersSink` (records name pictures relative
         to ``log``'s folder)."""
-        from recognizer.evidence import EvidenceWriter
-        from recognizer.sinks.numbers import NumbersSink
+        from recognizer.output.evidence import EvidenceWriter
+        from recognizer.output.sinks.numbers import NumbersSink
 
         writer = ref = None
         if self.evidence is not None:
@@ -79,7 +79,7 @@ class RunMapping:
 
     def run_fields(self, args: argparse.Namespace) -> dict[str, Any]:
         """What the log's first record says about it (the report links the video from there)."""
-        from recognizer.geo import format_time
+        from recognizer.output.geo import format_time
 
         base = Path(args.log).parent if args.log else Path(".")
         out: dict[str, Any] = {}
@@ -97,7 +97,7 @@ class RunMapping:
 
 
 def _known(args: argparse.Namespace) -> Any:
-    from recognizer.expect import ExpectError, KnownNumbers
+    from recognizer.output.expect import ExpectError, KnownNumbers
 
     if not args.expect:
         return None
@@ -108,7 +108,7 @@ def _known(args: argparse.Namespace) -> Any:
 
 
 def _track(args: argparse.Namespace) -> Any:
-    from recognizer.geo import GeoError, load_tracks
+    from recognizer.output.geo import GeoError, load_tracks
 
     files = [f for spec in (*(args.gpx or []), *(args.nmea or [])) for f in _expand(spec)]
     if not files:
@@ -138,7 +138,7 @@ def _note(text: str) -> None:
 def _check_span(track: Any, start: float, span: float | None, video: str, how: str) -> None:
     """A track that misses the video's time altogether is an error; one that covers part of it
     a note (numbers outside it get no position)."""
-    from recognizer.geo import format_time
+    from recognizer.output.geo import format_time
 
     end = start + (span or 0.0)
     covered = track.overlap(start, end)
@@ -154,7 +154,7 @@ def _check_span(track: Any, start: float, span: float | None, video: str, how: s
 def prepare_run(args: argparse.Namespace, source: Any, n_sources: int = 1) -> RunMapping | None:
     """Check ``recognizer run``'s evidence/position/expect options before the run (``source``:
     the one source, not opened); None when none was given."""
-    from recognizer.geo import GeoError, parse_time, video_span, video_start_time
+    from recognizer.output.geo import GeoError, parse_time, video_span, video_start_time
 
     given = [o for o in _OPTIONS if getattr(args, o, None)]
     if not given and not args.time_offset:
@@ -203,7 +203,7 @@ def prepare_run(args: argparse.Namespace, source: Any, n_sources: int = 1) -> Ru
     if track is not None:
         span = video_span(source.name) if kind == "file" else None
         _check_span(track, start, span, source.name, how)
-    from recognizer.sinks.numbers import Placement
+    from recognizer.output.sinks.numbers import Placement
 
     mapping.placement = Placement(start, track)
     return mapping
@@ -211,7 +211,7 @@ def prepare_run(args: argparse.Namespace, source: Any, n_sources: int = 1) -> Ru
 
 def _check_output(args: argparse.Namespace, path: Path, option: str) -> None:
     """An output of these options may not be an input, a model or another output."""
-    from recognizer.sources import input_files
+    from recognizer.io.sources import input_files
 
     if path.is_dir():
         raise CLIError(f"{option} '{path}' is a folder; expected a file path")
@@ -245,10 +245,10 @@ def _evidence_folder(args: argparse.Namespace) -> Path:
 
 
 def batch_plan(args: argparse.Namespace, jobs: Sequence[Any]) -> Any:
-    """``recognizer batch``'s :class:`~recognizer.sinks.numbers.NumbersPlan`: the track and
+    """``recognizer batch``'s :class:`~recognizer.output.sinks.numbers.NumbersPlan`: the track and
     each video's start time read and checked here, before Ray starts."""
-    from recognizer.geo import video_span, video_start_time
-    from recognizer.sinks.numbers import NumbersPlan
+    from recognizer.output.geo import video_span, video_start_time
+    from recognizer.output.sinks.numbers import NumbersPlan
 
     known = _known(args)
     track, _ = _track(args)

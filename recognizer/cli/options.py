@@ -1,7 +1,7 @@
 """Options shared by the commands: the models (every command that runs them), the loop
 (``run``, ``bench``, ``demo``), and the checks on output paths.
 
-The models' settings are resolved once, in :func:`recognizer.engine.config_from_metadata`: a
+The models' settings are resolved once, in :func:`recognizer.models.engine.config_from_metadata`: a
 threshold given here replaces the one the checkpoint file recommends.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from recognizer.cli import CLIError, finite_float
+from recognizer.errors import CLIError, finite_float
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,9 +70,9 @@ def load_recognizer(args: argparse.Namespace, *, video: bool = False) -> Any:
     off unless ``--tta`` asks for them; still images get them unless ``--no-tta``.
     """
     from recognizer._compat import DependencyError, require_torchvision
-    from recognizer.engine import Recognizer
     from recognizer.models import CheckpointError
-    from recognizer.weights import WeightsNotFoundError, resolve_weights
+    from recognizer.models.engine import Recognizer
+    from recognizer.models.weights import WeightsNotFoundError, resolve_weights
 
     overrides: dict[str, Any] = {}
     for option, field in (("score_thresh", "det_score_thresh"), ("not_digit_thresh", "not_digit_thresh")):
@@ -98,16 +98,16 @@ def load_recognizer(args: argparse.Namespace, *, video: bool = False) -> Any:
 
 def reader_mode(args: argparse.Namespace, *, video: bool = False, live: bool = True) -> str:
     """The ``--reader`` mode this command runs: the option, else the default for still images
-    (:data:`recognizer.fusion.DEFAULT_IMAGE_MODE`) or for live or offline video
-    (:func:`recognizer.textworker.video_mode`)."""
+    (:data:`recognizer.models.fusion.DEFAULT_IMAGE_MODE`) or for live or offline video
+    (:func:`recognizer.live.textworker.video_mode`)."""
     mode = getattr(args, "reader", None)
     if mode:
         return mode
     if video:
-        from recognizer.textworker import video_mode
+        from recognizer.live.textworker import video_mode
 
         return video_mode(None, live=live)
-    from recognizer.fusion import DEFAULT_IMAGE_MODE
+    from recognizer.models.fusion import DEFAULT_IMAGE_MODE
 
     return DEFAULT_IMAGE_MODE
 
@@ -117,7 +117,7 @@ def load_text_reader(mode: str, threads: int = 1) -> Any:
     when it cannot be loaded: the digit models then read alone)."""
     if mode == "digits":
         return None
-    from recognizer.textreader import load_text_reader as load
+    from recognizer.models.textreader import load_text_reader as load
 
     return load(threads=threads)
 

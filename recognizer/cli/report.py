@@ -1,19 +1,19 @@
 """``recognizer report RESULTS -o report.html``: a run's log or a batch folder as one HTML page.
 
-argparse and checks live here; the work is in :mod:`recognizer.report`.
+argparse and checks live here; the work is in :mod:`recognizer.apps.report`.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from recognizer.cli import CLIError
 from recognizer.cli.options import same_file
+from recognizer.errors import CLIError
 
 
 def report_command(args: argparse.Namespace) -> int:
     """Handler of ``recognizer report``."""
-    from recognizer.report import ReportError, evidence_files, load_results, write_report
+    from recognizer.apps.report import ReportError, evidence_files, load_results, write_report
 
     out = Path(args.output)
     if out.is_dir():

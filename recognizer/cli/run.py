@@ -1,7 +1,7 @@
 """``recognizer run SOURCE [SOURCE ...]``: the real-time loop on cameras, streams, video files
 or folders.
 
-argparse, checks and printing live here; the run itself is :func:`recognizer.runner.run` (the
+argparse, checks and printing live here; the run itself is :func:`recognizer.live.run.run` (the
 same for one source and several).
 """
 from __future__ import annotations
@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from recognizer.cli import CLIError, finite_float, options
+from recognizer.cli import options
 from recognizer.cli.mapping import add_run_arguments, prepare_run
 from recognizer.cli.options import add_loop_arguments, add_model_arguments, check_loop_options, in_range, positive, same_file
+from recognizer.errors import CLIError, finite_float
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,9 @@ def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = N
     and ``--dump`` path is checked. ``specs``: the sources as opened, without their
     ``NAME=`` (default: ``args.source``).
     """
-    from recognizer.source_names import per_source_path
-    from recognizer.sources import input_files
-    from recognizer.weights import WeightsNotFoundError, resolve_weights
+    from recognizer.io.names import per_source_path
+    from recognizer.io.sources import input_files
+    from recognizer.models.weights import WeightsNotFoundError, resolve_weights
 
     def each(value: str) -> list[Path]:
         return [Path(value)] if names is None else [per_source_path(value, n) for n in names]
@@ -76,11 +77,11 @@ def check_output_paths(args: argparse.Namespace, names: Sequence[str] | None = N
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Handler of ``recognizer run``: one source or several, through :func:`recognizer.runner.run`."""
-    from recognizer.pipeline import PipelineConfig
-    from recognizer.runner import run
-    from recognizer.session import RunSignals
-    from recognizer.sources import SourceError, open_source
+    """Handler of ``recognizer run``: one source or several, through :func:`recognizer.live.run.run`."""
+    from recognizer.io.sources import SourceError, open_source
+    from recognizer.live.pipeline import PipelineConfig
+    from recognizer.live.run import run
+    from recognizer.live.signals import RunSignals
 
     for option in ("batch", "max_frames", "fps", "threads", "workers"):
         positive(f"--{option.replace('_', '-')}", getattr(args, option))
@@ -163,10 +164,10 @@ def _what(source: Any) -> str:
 
 
 def _named(specs: list[str]) -> list[tuple[str, str]]:
-    """``(name, spec)`` of each source (:func:`recognizer.source_names.name_sources`); an invalid
+    """``(name, spec)`` of each source (:func:`recognizer.io.names.name_sources`); an invalid
     name is a usage error."""
-    from recognizer.source_names import name_sources
-    from recognizer.sources import SourceError
+    from recognizer.io.names import name_sources
+    from recognizer.io.sources import SourceError
 
     try:
         return name_sources(specs)
@@ -180,7 +181,7 @@ def _text_reader(args: argparse.Namespace, sources: Sequence[Any]) -> tuple[str,
     ``--reader`` wins; else live sources and runs with a window read tracks (``fast``) and
     files without a window also let the text detector look (``accurate``), since they have no
     real-time limit. A run of several sources reads with the digit models alone."""
-    from recognizer.textworker import video_mode
+    from recognizer.live.textworker import video_mode
 
     if len(sources) > 1:
         return "digits", None
@@ -192,14 +193,14 @@ def _text_reader(args: argparse.Namespace, sources: Sequence[Any]) -> tuple[str,
 
 
 def _reconnect(args: argparse.Namespace) -> Any:
-    from recognizer.sources import ReconnectPolicy
+    from recognizer.io.sources import ReconnectPolicy
 
     return ReconnectPolicy(timeout=None if args.reconnect_timeout == 0 else args.reconnect_timeout)
 
 
 def _models(args: argparse.Namespace) -> tuple[Any, int]:
     """The recognizer and the inference workers, with torch's threads set for them."""
-    from recognizer.session import choose_parallelism, configure_threads
+    from recognizer.live.threads import choose_parallelism, configure_threads
 
     recognizer = options.load_recognizer(args, video=True)
     workers, threads = choose_parallelism(getattr(getattr(recognizer, "device", None), "type", "cpu"), args.workers, args.threads)
@@ -209,7 +210,7 @@ def _models(args: argparse.Namespace) -> tuple[Any, int]:
 
 def _setup_failed(summary: Any) -> int:
     """The loop never ran (everything opened was closed): report why, or raise a bug."""
-    from recognizer.session import EXIT_INTERRUPTED, EXIT_TERMINATED
+    from recognizer.live.signals import EXIT_INTERRUPTED, EXIT_TERMINATED
 
     if summary.stopped_by_signal:
         print(f"recognizer: {summary.status}; outputs finalized", file=sys.stderr)

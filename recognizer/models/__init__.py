@@ -1,31 +1,35 @@
-"""Models: the SmallCNN digit reader, Faster R-CNN digit detectors and their checkpoints."""
+"""The model layer: what turns pixels into readings, with no threads and no I/O of frames.
+
+``smallcnn`` (the digit reader), ``detector`` (Faster R-CNN digit detectors), ``checkpoint``
+(self-describing checkpoint files), ``weights`` (where the shipped files are), ``labels``,
+``preprocess`` (the only image-to-tensor code), ``engine`` (:class:`~recognizer.models.engine.Recognizer`:
+frames in, readings out), ``compose`` (digit boxes to house numbers), ``textreader`` (the
+pretrained scene-text reader) and ``fusion`` (both readers on still images).
+
+The names below are imported when first used, so importing a light module of this package
+(``labels``, ``weights``, ``compose``) does not load torch.
+"""
 from __future__ import annotations
 
-from recognizer.models.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    build_model,
-    load_checkpoint,
-    read_checkpoint,
-    save_checkpoint,
-)
-from recognizer.models.smallcnn import SmallCNN
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Checkpoint": "checkpoint",
+    "CheckpointError": "checkpoint",
+    "build_model": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "read_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "SmallCNN": "smallcnn",
+    "build_detector": "detector",
+}
+
+__all__ = sorted(_EXPORTS)
 
 
-def build_detector(**kwargs):  # noqa: ANN003, ANN201 - thin lazy wrapper, documented below
-    """See :func:`recognizer.models.detector.build_detector` (imported lazily: torchvision is heavy)."""
-    from recognizer.models.detector import build_detector as _build
-
-    return _build(**kwargs)
-
-
-__all__ = [
-    "Checkpoint",
-    "CheckpointError",
-    "SmallCNN",
-    "build_detector",
-    "build_model",
-    "load_checkpoint",
-    "read_checkpoint",
-    "save_checkpoint",
-]
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'recognizer.models' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"recognizer.models.{module}"), name)

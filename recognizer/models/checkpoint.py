@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from recognizer.labels import label_map
+from recognizer.models.labels import label_map
 from recognizer.models.smallcnn import DEFAULT_INPUT_MEAN, DEFAULT_INPUT_STD, SmallCNN
 
 FORMAT = "recognizer-checkpoint"

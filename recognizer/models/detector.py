@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from recognizer._compat import require_torchvision
-from recognizer.labels import DETECTOR_NUM_CLASSES
+from recognizer.models.labels import DETECTOR_NUM_CLASSES
 
 ARCHES = ("light", "resnet50_fpn", "mobilenet_v3_fpn")
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from recognizer.labels import NUM_DIGITS
+from recognizer.models.labels import NUM_DIGITS
 
 DEFAULT_INPUT_MEAN = 0.5
 DEFAULT_INPUT_STD = 0.25
@@ -19,7 +19,7 @@ trained with these, and is rebuilt with them."""
 class SmallCNN(nn.Module):
     """Classify 32x32 RGB digit crops into 10 classes (11 with the "not a digit" class).
 
-    Input: ``(N, 3, 32, 32)`` float32 RGB in [0, 1], as :func:`recognizer.preprocess.crops_to_tensor`
+    Input: ``(N, 3, 32, 32)`` float32 RGB in [0, 1], as :func:`recognizer.models.preprocess.crops_to_tensor`
     gives it. The model normalises it itself, ``(x - input_mean) / input_std``, so the values
     it was trained with travel in its config (and its checkpoint) instead of living in the
     code that feeds it.

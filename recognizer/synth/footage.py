@@ -4,9 +4,9 @@
   moving textured background, a few plates with digits drawn by ``cv2.putText``);
 * :func:`make_bench_clip` writes such a clip to a video file;
 * :class:`SyntheticCamera` delivers the same frames in real time, as a live
-  :class:`recognizer.sources.Source`.
+  :class:`recognizer.io.sources.Source`.
 
-Used by ``recognizer bench`` (:mod:`recognizer.bench`), ``benchmarks/memory.py`` and the tests.
+Used by ``recognizer bench`` (:mod:`recognizer.apps.bench`), ``benchmarks/memory.py`` and the tests.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from recognizer.sources import Source
+from recognizer.io.sources import Source
 from recognizer.types import Frame
 
 __all__ = [

@@ -8,7 +8,7 @@ number's text, the frames where it is fully visible, and per-frame digit boxes. 
 :class:`ClipConfig` -> same frames. :func:`render_frames` yields the frames and their truth
 without writing anything; :func:`load_truth` reads a truth file back.
 
-Used by ``recognizer demo`` (:mod:`recognizer.demo` reads and scores the clip) and
+Used by ``recognizer demo`` (:mod:`recognizer.apps.demo` reads and scores the clip) and
 ``tools/make_demo.py``.
 """
 from __future__ import annotations
