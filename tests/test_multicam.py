@@ -242,7 +242,7 @@ def test_the_command_line_takes_several_sources() -> None:
 
 
 def test_two_idle_workers_share_the_ready_frames_one_worker_takes_them_all() -> None:
-    from recognizer.live.pipeline import _Captured
+    from recognizer.live.lanes import Captured as _Captured
     from recognizer.types import Frame
 
     def ready_pipe(workers: int) -> Pipeline:

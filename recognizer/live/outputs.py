@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recognizer.live.summary import RunSummary
+
+if TYPE_CHECKING:
+    from recognizer.output.sinks import DumpSink, JsonlLog, Sink, TiledWindow, VideoSink, WindowSink
+    from recognizer.output.sinks.numbers import NumbersSink
 
 __all__ = ["Outputs", "SourceOutputs", "open_outputs"]
 
@@ -16,11 +20,11 @@ __all__ = ["Outputs", "SourceOutputs", "open_outputs"]
 class SourceOutputs:
     """The files of one source: an annotated video and a frame dump (each optional)."""
 
-    video: Any = None  # VideoSink
-    dump: Any = None  # DumpSink
+    video: VideoSink | None = None
+    dump: DumpSink | None = None
 
     @property
-    def sinks(self) -> list[Any]:
+    def sinks(self) -> list[Sink]:
         return [s for s in (self.video, self.dump) if s is not None]
 
     def finalize(self) -> list[BaseException]:
@@ -38,9 +42,9 @@ class Outputs:
     :class:`recognizer.output.sinks.Sink`); they are closed in a safe order (:meth:`finalize`).
     """
 
-    window: Any = None  # WindowSink or TiledWindow
-    log: Any = None  # JsonlLog
-    numbers: Any = None  # NumbersSink (before the log: it adds to its records)
+    window: WindowSink | TiledWindow | Any = None  # or any window-like sink (a benchmark's null display)
+    log: JsonlLog | None = None
+    numbers: NumbersSink | None = None  # before the log: it adds to its records
     per_source: list[SourceOutputs] = field(default_factory=list)
     _finished: set[int] = field(default_factory=set, repr=False)
 
@@ -49,23 +53,23 @@ class Outputs:
         return self.per_source[index] if index < len(self.per_source) else SourceOutputs()
 
     @property
-    def video(self) -> Any:
+    def video(self) -> VideoSink | None:
         """The first (with one source: the) source's video sink, or None."""
         return self.own(0).video
 
     @property
-    def dump(self) -> Any:
+    def dump(self) -> DumpSink | None:
         """The first (with one source: the) source's dump sink, or None."""
         return self.own(0).dump
 
-    def add_numbers(self, numbers: Any) -> None:
+    def add_numbers(self, numbers: NumbersSink) -> None:
         """Use ``numbers`` (a :class:`~recognizer.output.sinks.numbers.NumbersSink`); the log's event
         records gain its fields."""
         self.numbers = numbers
         if self.log is not None:
             self.log.annotate = numbers.fields
 
-    def sinks_for(self, index: int) -> list[Any]:
+    def sinks_for(self, index: int) -> list[Sink]:
         """The sinks a frame of source ``index`` reaches, in order (the window last: it may end the run)."""
         shared = [s for s in (self.numbers, self.log, self.window) if s is not None]
         return self.own(index).sinks + shared

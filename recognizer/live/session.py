@@ -31,11 +31,14 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from recognizer.live.outputs import Outputs
 from recognizer.live.signals import RunSignals, Terminated, active_signals, deferred_interrupts
 from recognizer.live.summary import RunSummary
+
+if TYPE_CHECKING:
+    from recognizer.output.sinks import Sink
 
 __all__ = ["PipelineLike", "SourceSinks", "progress_bar", "run_guarded", "run_session"]
 
@@ -199,7 +202,7 @@ class SourceSinks:
     file sink or to none (Ctrl-C/SIGTERM wait for the end of its writes).
     """
 
-    def __init__(self, summary: RunSummary, sinks: list[Any], *, window: Any = None, log: Any = None,
+    def __init__(self, summary: RunSummary, sinks: list[Sink], *, window: Sink | None = None, log: Sink | None = None,
                  draw: bool, hud: bool, stage: dict[str, float]) -> None:
         self.summary = summary
         self.sinks = [s for s in sinks if s is not window]
