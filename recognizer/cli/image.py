@@ -43,13 +43,6 @@ def expand_paths(paths: list[str]) -> list[Path]:
     return out
 
 
-def _read(path: Path) -> tuple[np.ndarray | None, str]:
-    """The image as BGR, or ``(None, why)``: see :func:`recognizer.io.imageio.read_image_file`."""
-    from recognizer.io.imageio import read_image_file
-
-    return read_image_file(path)
-
-
 BATCH_PIXELS = 4096 * 4096
 """A batch is sent to the recognizer early once its images hold this many pixels: the detector
 holds about 30 bytes per input pixel while it runs, so four 4096x4096 images at once would need

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -451,8 +451,3 @@ def _thicken_faint(mask: np.ndarray) -> np.ndarray:
             break
         mask = cv2.dilate(np.pad(mask, 1), np.ones((2, 2), np.uint8))
     return mask
-
-
-def glyph_renderer(style: GlyphStyle, height: int, rng: np.random.Generator) -> Callable[[int | str], np.ndarray]:
-    """A function drawing characters of ``style`` at ``height`` px (see :func:`render_glyph`)."""
-    return lambda ch: render_glyph(style, ch, height, rng)
