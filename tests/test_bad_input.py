@@ -370,7 +370,7 @@ def test_loading_a_checkpoint_never_downloads(tmp_path: Path, monkeypatch: pytes
 
 # 9. Transparent PNGs are read on white, as viewers show them.
 def test_transparent_png_is_read_on_white(tmp_path: Path) -> None:
-    from recognizer.cli.image import _read
+    from recognizer.io.imageio import read_image_file as _read
 
     rgba = np.zeros((48, 64, 4), np.uint8)  # transparent black
     cv2.putText(rgba, "7", (20, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (30, 30, 30, 255), 4)

@@ -16,8 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "weights" / "classifier.pt"
 GOLDEN = Path(__file__).resolve().parent / "data" / "shipped_classifier_logits.npz"
 """20 crops (putText digits on flat noisy backgrounds, two blank ones, an all-black and an
-all-white one) and the shipped classifier's logits of them, computed by the code before the
-normalisation moved into the model (``(x / 255 - 0.5) / 0.25`` in ``crops_to_tensor``)."""
+all-white one) and the shipped classifier's logits of them. First computed with the 2026-12-01
+weights by the code before the normalisation moved into the model (``(x / 255 - 0.5) / 0.25`` in
+``crops_to_tensor``), which the code after it matched to 0.0; recomputed for the classifier
+shipped on 2026-12-06 evening (issue 19), so any later change of the classifier's input path
+shows here. The first version of the file: ``git show 8be4d32:tests/data/shipped_classifier_logits.npz``."""
 
 
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="shipped weights not present")
@@ -25,8 +28,8 @@ def test_shipped_classifier_gives_the_same_logits_as_before() -> None:
     golden = np.load(GOLDEN)
     crops, before = golden["crops"], golden["logits"]
     ck = load_checkpoint(SHIPPED, kind="classifier")
-    # the file of 2026-12-01 had no input_mean (rebuilt with the values it was trained with); its
-    # re-export of 2026-12-06 (a new 'not a digit' threshold, same weights) writes them out
+    # the file of 2026-12-01 had no input_mean (rebuilt with the values it was trained with); every
+    # export since writes them out
     assert (ck.config.get("input_mean", 0.5), ck.config.get("input_std", 0.25)) == (0.5, 0.25)
     assert (ck.model.input_mean, ck.model.input_std) == (0.5, 0.25)
     with torch.inference_mode():
