@@ -229,7 +229,7 @@ def run_demo(
     t0 = time.perf_counter()
     # A file and no window: the text reader reads synchronously, so the same clip gives the same result.
     summary = run(open_source(str(clip.video)), recognizer, config=PipelineConfig(batch_size=batch, workers=workers, live=False),
-                  reader=reader_mode if text_reader is not None else "digits", text_reader=text_reader,
+                  reader=reader_mode, text_reader=text_reader,
                   save=annotated, log=log_path, record={"demo": clip.truth["config"]}, progress=progress)
     if summary.exception is not None:  # failed or interrupted: the outputs are finalized
         raise summary.exception

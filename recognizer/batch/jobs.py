@@ -439,7 +439,7 @@ def run_job(job: Job, out: str | os.PathLike[str], recognizer: Any, *, save_vide
             numbers=(lambda: numbers.sink(job.path, evidence_tmp, evidence_final.name)) if numbers is not None else None,
             record={"input": identity}, on_frame=progress,
         )
-        if summary.exception is not None and not summary.started and isinstance(summary.exception, KeyboardInterrupt):
+        if not summary.started and isinstance(summary.exception, KeyboardInterrupt):
             raise summary.exception
         result.frames, result.confirmed = summary.frames, list(summary.confirmed)
         result.status, result.error = summary.status, _named_as(summary.error, finals)

@@ -112,7 +112,8 @@ def run_command(args: argparse.Namespace) -> int:
     mapping = prepare_run(args, None if several else sources[0], n_sources=len(specs))
     # Models before the sources are opened: a camera should not sit open while weights load.
     recognizer, workers = _models(args)
-    mode, text_reader = _text_reader(args, sources)
+    config = PipelineConfig(batch_size=batch, workers=workers, live=args.live, max_frames=args.max_frames)
+    mode, text_reader = _text_reader(args, sources, config)
 
     def started(pipeline: Any) -> None:
         for i, source in enumerate(pipeline.sources):
@@ -136,14 +137,13 @@ def run_command(args: argparse.Namespace) -> int:
     with signals.installed():
         summary = run(
             sources, recognizer, names=names,
-            config=PipelineConfig(batch_size=batch, workers=workers, live=args.live, max_frames=args.max_frames),
-            reader=mode, text_reader=text_reader,
+            config=config, reader=mode, text_reader=text_reader,
             show=args.show, save=args.save, dump=args.dump, log=args.log, fragment_seconds=args.fragment_seconds,
             title=None if several else f"recognizer - {args.source}",
             numbers=(lambda: mapping.sink(args.log)) if mapping is not None else None,
             record=mapping.run_fields(args) if mapping is not None else None,
             progress=not args.no_progress and sys.stderr.isatty(), hud=not args.no_hud,
-            on_start=started, on_source_end=ended if several else None, signals=signals,
+            on_start=started, on_source_end=ended if several else None,
         )
     if not summary.started:
         return _setup_failed(summary)
@@ -175,7 +175,7 @@ def _named(specs: list[str]) -> list[tuple[str, str]]:
         raise CLIError(str(exc), code=2) from exc
 
 
-def _text_reader(args: argparse.Namespace, sources: Sequence[Any]) -> tuple[str, Any]:
+def _text_reader(args: argparse.Namespace, sources: Sequence[Any], config: Any) -> tuple[str, Any]:
     """The reader mode of this run and the text reader it needs (None for the digit models alone).
 
     ``--reader`` wins; else live sources and runs with a window read tracks (``fast``) and
@@ -185,8 +185,7 @@ def _text_reader(args: argparse.Namespace, sources: Sequence[Any]) -> tuple[str,
 
     if len(sources) > 1:
         return "digits", None
-    live = bool(sources[0].live) if args.live is None else bool(args.live)
-    offline = not live and not args.show
+    offline = not config.live_for(sources[0]) and not args.show
     mode = video_mode(getattr(args, "reader", None), live=not offline)
     reader = options.load_text_reader(mode)
     return (mode if reader is not None else "digits"), reader

@@ -52,16 +52,6 @@ class Outputs:
         """Source ``index``'s video and dump (none when not asked for)."""
         return self.per_source[index] if index < len(self.per_source) else SourceOutputs()
 
-    @property
-    def video(self) -> VideoSink | None:
-        """The first (with one source: the) source's video sink, or None."""
-        return self.own(0).video
-
-    @property
-    def dump(self) -> DumpSink | None:
-        """The first (with one source: the) source's dump sink, or None."""
-        return self.own(0).dump
-
     def add_numbers(self, numbers: NumbersSink) -> None:
         """Use ``numbers`` (a :class:`~recognizer.output.sinks.numbers.NumbersSink`); the log's event
         records gain its fields."""

@@ -190,6 +190,10 @@ class PipelineConfig:
         if self.batch_pixels < 1 or self.max_frame_bytes < 1:
             raise ValueError("batch_pixels and max_frame_bytes must be >= 1")
 
+    def live_for(self, source: Source) -> bool:
+        """Whether ``source`` runs in live mode: :attr:`live` when set, else the source's own default."""
+        return self.live if self.live is not None else bool(source.live)
+
 
 @dataclass
 class PipelineStats:
@@ -307,7 +311,7 @@ class Pipeline:
         self.config = config
         self.sources = srcs
         self.names = names
-        lives = [config.live if config.live is not None else bool(s.live) for s in srcs]
+        lives = [config.live_for(s) for s in srcs]
         self.live = any(lives)
         self._arrived = threading.Event()  # set by a capture thread after each frame
         files = max(sum(1 for live in lives if not live), 1)

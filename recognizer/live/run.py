@@ -34,7 +34,7 @@ from recognizer.io.sources import Source
 from recognizer.live.outputs import Outputs, open_outputs
 from recognizer.live.pipeline import Pipeline, PipelineConfig, RecognizerLike
 from recognizer.live.session import run_session
-from recognizer.live.signals import RunSignals, Terminated
+from recognizer.live.signals import RunSignals, Terminated, active_signals
 from recognizer.live.summary import RunSummary
 from recognizer.output.records import run_record
 from recognizer.tracking import Tracker
@@ -66,7 +66,6 @@ def run(
     on_start: Callable[[Pipeline], None] | None = None,
     on_frame: Callable[[FrameResult], None] | None = None,
     on_source_end: Callable[[RunSummary], None] | None = None,
-    signals: RunSignals | None = None,
 ) -> RunSummary:
     """Run ``sources`` (created, not yet opened) through ``recognizer`` to their end.
 
@@ -90,15 +89,16 @@ def run(
         on_start: called with the pipeline once everything is open, before the first frame.
         on_frame: called with each frame's result after it reached every sink.
         on_source_end: called with a source's summary when it ends (several sources).
-        signals: the Ctrl-C/SIGTERM policy to run under; by default one is installed for the
-            run and the previous handlers restored after.
+
+    Ctrl-C and SIGTERM follow the :class:`~recognizer.live.signals.RunSignals` installed by the
+    caller (the command line installs its own); without one, one is installed for the run and
+    the previous handlers are restored after.
     """
     srcs = list(sources) if isinstance(sources, (list, tuple)) else [sources]
     config = config or PipelineConfig()
-    own_signals = signals is None
-    signals = signals if signals is not None else RunSignals(ignore_after=False)
-    installed = signals.installed() if own_signals else contextlib.nullcontext()
-    with installed:
+    active = active_signals()
+    signals = active if active is not None else RunSignals(ignore_after=False)
+    with signals.installed() if active is None else contextlib.nullcontext():
         outputs: Outputs | None = None
         pipeline: Pipeline | None = None
         opened: list[Source] = []
@@ -106,23 +106,21 @@ def run(
         try:
             try:
                 srcs = _open_sources(srcs, opened)
-                several = len(srcs) > 1
-                names = list(names) if names is not None else [f"src{i}" for i in range(len(srcs))]
-                lives = [config.live if config.live is not None else bool(s.live) for s in srcs]
-                offline = not any(lives) and not (show or window is not None)
+                offline = not any(config.live_for(s) for s in srcs) and not (show or window is not None)
                 from recognizer.live.textworker import make_checker
 
                 checkers = [make_checker(reader, text_reader, synchronous=offline) for _ in srcs]
                 mode = reader if any(c is not None for c in checkers) else "digits"
+                pipeline = Pipeline(srcs, recognizer, names=names, trackers=[Tracker() if track else None for _ in srcs],
+                                    text_checkers=checkers, config=config)
+                several = len(srcs) > 1
                 outputs = open_outputs(show=show and window is None, save=save, dump=dump, log=log,
-                                       fps=[s.fps for s in srcs], names=names, fragment_seconds=fragment_seconds,
-                                       title=title or (f"recognizer - {', '.join(names)}" if several else "recognizer"))
+                                       fps=[s.fps for s in srcs], names=pipeline.names, fragment_seconds=fragment_seconds,
+                                       title=title or (f"recognizer - {', '.join(pipeline.names)}" if several else "recognizer"))
                 if window is not None:
                     outputs.window = window
                 if numbers is not None:
                     outputs.add_numbers(numbers())
-                pipeline = Pipeline(srcs, recognizer, names=names, trackers=[Tracker() if track else None for _ in srcs],
-                                    text_checkers=checkers, config=config)
                 if outputs.log is not None:  # nothing was read yet: a failure is like a log that cannot be created
                     outputs.log.write(_run_record(pipeline, config, mode, record or {}))
                 if on_start is not None:
