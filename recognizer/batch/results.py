@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recognizer.batch.jobs import Job, JobResult, is_complete, log_path, part_token
+from recognizer.batch.jobs import Job, JobResult, is_complete, log_path
 from recognizer.output.records import iter_log
-from recognizer.output.results import numbers_from_records
+from recognizer.output.results import numbers_from_records, replace_atomically
 
 __all__ = ["NUMBERS_COLUMNS", "BatchReport", "number_rows", "write_json", "write_numbers_csv"]
 
@@ -45,16 +44,6 @@ def write_numbers_geojson(out: Path, jobs: Iterable[Job]) -> int:
     return write_geojson(out / "numbers.geojson", number_rows(out, jobs))
 
 
-def _replace_atomically(path: Path, write: Callable[[Any], None]) -> None:
-    tmp = path.with_name(f".{path.name}.{part_token()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_numbers_csv(out: Path, jobs: Iterable[Job]) -> int:
     """Rebuild ``DIR/numbers.csv`` from the complete per-file logs; returns its rows."""
     rows = number_rows(out, jobs)
@@ -64,13 +53,13 @@ def write_numbers_csv(out: Path, jobs: Iterable[Job]) -> int:
         w.writeheader()
         w.writerows(rows)
 
-    _replace_atomically(out / "numbers.csv", write)
+    replace_atomically(out / "numbers.csv", write)
     return len(rows)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as indented JSON, atomically (``summary.json``)."""
-    _replace_atomically(path, lambda fh: fh.write(json.dumps(data, indent=2) + "\n"))
+    replace_atomically(path, lambda fh: fh.write(json.dumps(data, indent=2) + "\n"))
 
 
 @dataclass
