@@ -26,6 +26,7 @@ from typing import Any
 
 from recognizer.batch.jobs import DEFAULT_BATCH, Job, JobResult, frame_total, remove_parts, result_state, run_job
 from recognizer.batch.results import BatchReport, write_json, write_numbers_csv, write_numbers_geojson
+from recognizer.errors import EXIT_FAILED, CLIError
 
 __all__ = ["INSTALL_HINT", "BatchConfig", "BatchError", "BatchReport", "require_ray", "run_batch"]
 
@@ -36,16 +37,12 @@ LOCAL_OBJECT_STORE = 128 * 2**20
 """Object store of a local Ray instance: jobs and results are small, the frames never travel."""
 
 
-class BatchError(RuntimeError):
-    """The run could not start (Ray, the models, the output folder); one line, exit status ``code``."""
+class BatchError(CLIError):
+    """The run could not start (Ray, the models, the output folder); one line, exit status
+    ``code`` (1 unless said otherwise)."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-    @property
-    def exit_status(self) -> int:
-        return self.code
+    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
+        super().__init__(message, code)
 
 
 def require_ray() -> Any:

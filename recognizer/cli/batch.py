@@ -61,13 +61,10 @@ def _model_loader(args: argparse.Namespace, gpus: float) -> functools.partial:
 
 def batch_command(args: argparse.Namespace) -> int:
     """Handler of ``recognizer batch``."""
-    from recognizer.batch.cluster import BatchConfig, BatchError, require_ray, run_batch
+    from recognizer.batch.cluster import BatchConfig, require_ray, run_batch
     from recognizer.batch.jobs import BatchInputError, discover
 
-    try:
-        require_ray()
-    except BatchError as exc:
-        raise CLIError(str(exc), code=exc.code) from None
+    require_ray()  # a BatchError is a user-facing error: one line, its own exit status
     positive("--workers", args.workers)
     positive("--batch", args.batch)
     in_range("--workers", args.workers, 1, MAX_WORKERS, "Ray workers, each a process with the models")
@@ -97,10 +94,7 @@ def batch_command(args: argparse.Namespace) -> int:
         reader=reader_mode(args, video=True, live=False),
     )
     print(f"recognizer batch: {len(jobs)} file(s) to {out}/; reader {config.reader}", file=sys.stderr)
-    try:
-        report = run_batch(jobs, config)
-    except BatchError as exc:
-        raise CLIError(str(exc), code=exc.code) from exc
+    report = run_batch(jobs, config)
     print(report.line())
     for result in report.failed:
         print(f"recognizer: failed: {result.path}: {result.error}", file=sys.stderr)
